@@ -1,0 +1,128 @@
+"""What every `census` command shares: exit codes, error lines, --json output, progress.
+
+Contract (CONTRACT.md): 0 success; 1 input read but invalid; 2 usage error or missing file;
+3 a batch finished with some items rejected. Errors are one line each, Chinese first then English;
+no traceback unless --debug.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable
+
+import click
+
+from schemas.errors import CensusError
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+
+
+class CommandFailed(click.ClickException):
+    """Stop the command with a zh/en line and an exit code."""
+
+    def __init__(self, message_zh: str, message_en: str, exit_code: int = EXIT_INVALID):
+        super().__init__(f"{message_zh} / {message_en}")
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:  # one clean line on stderr
+        click.echo(f"错误/error: {self.message}", err=True)
+
+
+def missing_file(path: str) -> CommandFailed:
+    return CommandFailed(f"找不到文件或目录：{path}", f"file or folder not found: {path}", EXIT_USAGE)
+
+
+def debug_enabled() -> bool:
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.obj and isinstance(ctx.obj, dict) and ctx.obj.get("debug"):
+            return True
+        ctx = ctx.parent
+    return False
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Turn library errors into one-line messages and exit codes (tracebacks only with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except CensusError as e:
+            if debug_enabled():
+                raise
+            code = EXIT_USAGE if isinstance(e, (FileNotFoundError,)) else EXIT_INVALID
+            raise CommandFailed(e.message_zh, e.message_en, code) from e
+        except FileNotFoundError as e:
+            if debug_enabled():
+                raise
+            raise missing_file(str(e.filename or e)) from e
+        except (OSError, ValueError) as e:
+            if debug_enabled():
+                raise
+            raise CommandFailed("无法完成操作：" + str(e), "could not complete: " + str(e), EXIT_INVALID) from e
+
+    return wrapper
+
+
+def emit_json(data: Any) -> None:
+    """Machine-readable output: stdout carries this and nothing else."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def echo_err(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def stdout_is_tty() -> bool:
+    try:
+        return sys.stdout.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@contextmanager
+def progress(description: str, total: int | None = None):
+    """A rich progress bar on a terminal, nothing otherwise. Yields ``advance(n=1)``.
+
+    Library code takes a plain ``progress(done, total)`` callback; commands adapt it with this.
+    """
+    if not stdout_is_tty():
+        yield lambda n=1, total=None: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(n: int = 1, total: int | None = None) -> None:
+            if total is not None:
+                bar.update(task, total=total)
+            bar.advance(task, n)
+
+        yield advance
+
+
+def callback_progress(advance: Callable) -> Callable[[int, int], None]:
+    """Adapt ``advance`` to the library convention ``cb(done, total)``."""
+    state = {"done": 0}
+
+    def cb(done: int, total: int) -> None:
+        advance(done - state["done"], total=total)
+        state["done"] = done
+
+    return cb
+
+
+def lines(items: Iterable[str]) -> None:
+    for s in items:
+        echo_err(s)

@@ -1,0 +1,53 @@
+"""The `census` command: thin click commands over the library packages.
+
+Each command group lives in its own module (cmd_*.py) and is registered here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+
+import click
+
+# (module, attribute) of every command group; each module parses input, calls the library, prints.
+COMMAND_MODULES = [
+    ("census_cli.cmd_forms", "forms"),
+    ("census_cli.cmd_sample", "sample"),
+    ("census_cli.cmd_demo", "demo"),
+]
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("census-toolkit")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(_version(), "--version", prog_name="census", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, help="出错时显示完整回溯 / show tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """自然灾害综合风险普查工具 / Natural-disaster risk census toolkit.
+
+    \b
+    Example:
+      census demo --out demo_out
+      census forms list
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+for _module, _attr in COMMAND_MODULES:
+    cli.add_command(getattr(importlib.import_module(_module), _attr))
+
+
+def main() -> None:
+    cli(prog_name="census")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,585 @@
+"""Record validation: one compiled form → a validator that township laptops and the county both run.
+
+A record is a flat dict (groups are flat, as in ODK's export; repeats are lists of dicts). The validator
+works in three passes, as ODK does: (1) coerce every answer to its type, (2) fill calculations, (3) walk
+the fields in order applying skip logic (irrelevant answers are cleared, not validated), required
+rules and constraints. Geometries are checked in one vectorised shapely call per batch, which is why
+:meth:`Validator.validate_many` is the primary entry point.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from .errors import Code, Problem, problem
+from .expressions import Expression, ExpressionError, compile_expression
+from .model import REFERENCE_DATE, Division, Field, FieldType, Form
+
+# Mainland China, generously: a coordinate outside is certainly a typo (swapped lat/lon, lost digits).
+CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
+
+
+@dataclass(frozen=True)
+class DivisionRegister:
+    """Known division codes of the census area (from the county geodatabase or the sample)."""
+
+    townships: frozenset[str] = frozenset()
+    villages: frozenset[str] = frozenset()
+
+    def contains(self, level: Division, code: str) -> bool | None:
+        """True/False when the register covers that level, None when it has no codes for it."""
+        codes = {Division.TOWNSHIP: self.townships, Division.VILLAGE: self.villages}.get(level)
+        if not codes:
+            return None
+        return code in codes
+
+
+@dataclass(frozen=True)
+class ValidationContext:
+    county_code: str | None = None          # 6-digit code; division codes must start with it
+    divisions: DivisionRegister | None = None
+    boundary: Any = None                     # shapely geometry in EPSG:4490; geometries must lie inside
+    reference_date: dt.date = REFERENCE_DATE
+    report_unknown_fields: bool = True
+
+
+@dataclass
+class RecordResult:
+    record: dict
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+class _Invalid(Exception):
+    """A value could not be coerced to its field's type."""
+
+    def __init__(self, code: Code, **values):
+        self.code = code
+        self.values = values
+
+
+# ---------------------------------------------------------------------------------------------------
+# Type coercion.  Each returns the typed value, None for an empty answer, or raises _Invalid.
+
+def _is_empty(v: Any) -> bool:
+    return v is None or v == "" or (isinstance(v, float) and math.isnan(v)) or v == []
+
+
+def _to_text(v: Any) -> str | None:
+    if isinstance(v, str):
+        v = v.strip()
+        return v or None
+    if isinstance(v, bool) or isinstance(v, (dict, list)):
+        raise _Invalid(Code.TYPE_TEXT, value=v)
+    if isinstance(v, float) and v.is_integer():  # a code read from a spreadsheet as 2114811002.0
+        return str(int(v))
+    return str(v)
+
+
+def _to_int(v: Any) -> int | None:
+    if type(v) is int:
+        return v
+    if isinstance(v, bool):
+        raise _Invalid(Code.TYPE_INTEGER, value=v)
+    if isinstance(v, float):
+        if v.is_integer():
+            return int(v)
+        raise _Invalid(Code.TYPE_INTEGER, value=v)
+    if isinstance(v, str):
+        s = v.strip()
+        if not s:
+            return None
+        try:
+            return int(s)
+        except ValueError:
+            try:
+                f = float(s)
+            except ValueError:
+                raise _Invalid(Code.TYPE_INTEGER, value=v) from None
+            if math.isfinite(f) and f.is_integer():
+                return int(f)
+    raise _Invalid(Code.TYPE_INTEGER, value=v)
+
+
+def _to_decimal(v: Any) -> float | None:
+    if isinstance(v, bool):
+        raise _Invalid(Code.TYPE_DECIMAL, value=v)
+    if isinstance(v, (int, float)):
+        f = float(v)
+    elif isinstance(v, str):
+        s = v.strip().replace(",", "")
+        if not s:
+            return None
+        try:
+            f = float(s)
+        except ValueError:
+            raise _Invalid(Code.TYPE_DECIMAL, value=v) from None
+    else:
+        raise _Invalid(Code.TYPE_DECIMAL, value=v)
+    if not math.isfinite(f):
+        raise _Invalid(Code.TYPE_DECIMAL, value=v)
+    return f
+
+
+_DATE_RE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[T ].*)?$")
+
+
+def _to_date(v: Any) -> dt.date | None:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, str):
+        s = v.strip()
+        if not s:
+            return None
+        m = _DATE_RE.match(s)
+        if m:
+            try:
+                return dt.date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                pass
+    raise _Invalid(Code.TYPE_DATE, value=v)
+
+
+def _to_multi(v: Any) -> list[str] | None:
+    if isinstance(v, str):
+        items = v.split()
+    elif isinstance(v, (list, tuple)):
+        items = [_to_text(x) for x in v]
+        if any(x is None or " " in x for x in items):
+            raise _Invalid(Code.TYPE_TEXT, value=v)
+    else:
+        raise _Invalid(Code.TYPE_TEXT, value=v)
+    return list(items) or None
+
+
+def _finite_pairs(coords: Any, depth: int) -> list:
+    """Nested coordinate lists of a GeoJSON geometry, checked to be finite numbers."""
+    if depth == 0:
+        if (not isinstance(coords, (list, tuple)) or len(coords) < 2
+                or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coords[:2])):
+            raise _Invalid(Code.GEOMETRY_PARSE, detail="坐标应为 [经度, 纬度] / a coordinate is [lon, lat]")
+        x, y = float(coords[0]), float(coords[1])
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise _Invalid(Code.GEOMETRY_PARSE, detail="坐标不是有限数值 / coordinates are not finite")
+        return [x, y]
+    if not isinstance(coords, (list, tuple)) or not coords:
+        raise _Invalid(Code.GEOMETRY_PARSE, detail="坐标为空 / no coordinates")
+    return [_finite_pairs(c, depth - 1) for c in coords]
+
+
+_GEOJSON_TYPES = {FieldType.GEOPOINT: ("Point", 0), FieldType.GEOTRACE: ("LineString", 1),
+                  FieldType.GEOSHAPE: ("Polygon", 2)}
+
+
+def _odk_geo(text: str, ftype: FieldType) -> dict:
+    """ODK geo strings: 'lat lon [alt acc]' points separated by ';'."""
+    points = []
+    for part in text.split(";"):
+        nums = part.split()
+        if not nums:
+            continue
+        try:
+            lat, lon = float(nums[0]), float(nums[1])
+        except (ValueError, IndexError):
+            raise _Invalid(Code.GEOMETRY_PARSE, detail=f"“{part.strip()[:40]}”不是“纬度 经度” / not 'lat lon'") from None
+        points.append([lon, lat])
+    if not points:
+        raise _Invalid(Code.GEOMETRY_PARSE, detail="没有坐标 / no coordinates")
+    if ftype is FieldType.GEOPOINT:
+        if len(points) != 1:
+            raise _Invalid(Code.GEOMETRY_PARSE, detail="点只能有一个坐标 / a point has one coordinate")
+        return {"type": "Point", "coordinates": points[0]}
+    if ftype is FieldType.GEOTRACE:
+        return {"type": "LineString", "coordinates": points}
+    return {"type": "Polygon", "coordinates": [points]}
+
+
+def _to_geometry(v: Any, ftype: FieldType) -> dict | None:
+    """Normalise to a GeoJSON dict with finite coordinates; topology is checked later, in bulk."""
+    if isinstance(v, str):
+        s = v.strip()
+        if not s:
+            return None
+        if s.startswith("{"):
+            import json
+            try:
+                v = json.loads(s)
+            except ValueError:
+                raise _Invalid(Code.GEOMETRY_PARSE, detail="GeoJSON 格式错误 / malformed GeoJSON") from None
+        else:
+            v = _odk_geo(s, ftype)
+    if isinstance(v, (list, tuple)) and ftype is FieldType.GEOPOINT:
+        v = {"type": "Point", "coordinates": list(v)}
+    if not isinstance(v, Mapping):
+        raise _Invalid(Code.GEOMETRY_PARSE, detail="应为 GeoJSON 或“纬度 经度” / expected GeoJSON or 'lat lon'")
+    gtype, depth = _GEOJSON_TYPES[ftype]
+    if v.get("type") != gtype:
+        raise _Invalid(Code.GEOMETRY_PARSE, detail=f"应为 {gtype}，而不是 {str(v.get('type'))[:20]} / expected {gtype}")
+    return {"type": gtype, "coordinates": _finite_pairs(v.get("coordinates"), depth)}
+
+
+_COERCE: dict[FieldType, Callable[[Any], Any]] = {
+    FieldType.TEXT: _to_text, FieldType.SELECT_ONE: _to_text, FieldType.INTEGER: _to_int,
+    FieldType.DECIMAL: _to_decimal, FieldType.DATE: _to_date, FieldType.SELECT_MULTIPLE: _to_multi,
+    FieldType.CALCULATE: lambda v: v,
+}
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return v
+
+
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Plan:
+    """What to do for one field; built once per form."""
+
+    f: Field
+    name: str
+    ftype: FieldType
+    coerce: Callable[[Any], Any] | None
+    relevant: Expression | None
+    required_if: Expression | None
+    constraint: Expression | None
+    calculation: Expression | None
+    choices: frozenset[str] | None
+    children: list["_Plan"]
+    label: dict
+
+
+def _expr(text: str | None) -> Expression | None:
+    return compile_expression(text) if text else None
+
+
+def _plans(fields: Sequence[Field], group_relevant: tuple[Expression, ...] = ()) -> list[_Plan]:
+    """Flatten groups (their relevance is ANDed into their children's) and plan each field."""
+    out: list[_Plan] = []
+    for f in fields:
+        rel = _expr(f.relevant)
+        if f.type is FieldType.GROUP:
+            out.extend(_plans(f.children, group_relevant + ((rel,) if rel else ())))
+            continue
+        if f.type is FieldType.NOTE:
+            continue
+        out.append(_Plan(
+            f=f, name=f.name, ftype=f.type,
+            coerce=_COERCE.get(f.type),
+            relevant=_combine(group_relevant + ((rel,) if rel else ())),
+            required_if=_expr(f.required_if),
+            constraint=_expr(f.constraint.expression if f.constraint else None),
+            calculation=_expr(f.calculation),
+            choices=None,
+            children=_plans(f.children) if f.type is FieldType.REPEAT else [],
+            label={"label_zh": f.label.zh, "label_en": f.label.en, "field": f.name},
+        ))
+    return out
+
+
+class _AllOf:
+    """Several relevance expressions (a group's and the field's) that must all hold."""
+
+    def __init__(self, exprs: tuple[Expression, ...]):
+        self.exprs = exprs
+        self.text = " and ".join(f"({e.text})" for e in exprs)
+
+    def evaluate(self, values, current=None, *, reference_date=REFERENCE_DATE):
+        return all(_truthy(e.evaluate(values, current, reference_date=reference_date)) for e in self.exprs)
+
+
+def _combine(exprs: tuple[Expression, ...]):
+    if not exprs:
+        return None
+    return exprs[0] if len(exprs) == 1 else _AllOf(exprs)
+
+
+def _truthy(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)):
+        return v != 0 and not (isinstance(v, float) and math.isnan(v))
+    return bool(v)
+
+
+class Validator:
+    """Validates records of one form.  Build once, call :meth:`validate_many` on batches."""
+
+    def __init__(self, form: Form, context: ValidationContext | None = None):
+        self.form = form
+        self.context = context or ValidationContext()
+        self._plans = _plans(form.fields)
+        lists = {cl.name: cl.names() for cl in form.choice_lists}
+        for p in self._iter_plans(self._plans):
+            if p.f.choices:
+                p.choices = lists.get(p.f.choices)
+        self._known = {p.name for p in self._plans}
+        self._boundary = None
+        if self.context.boundary is not None:
+            import shapely
+            self._boundary = self.context.boundary
+            shapely.prepare(self._boundary)
+
+    @staticmethod
+    def _iter_plans(plans):
+        for p in plans:
+            yield p
+            yield from Validator._iter_plans(p.children)
+
+    # -- public ---------------------------------------------------------------------------------------
+    def validate(self, record: Any, *, row: int | None = None) -> RecordResult:
+        return self.validate_many([record], first_row=row)[0]
+
+    def validate_many(self, records: Iterable[Any], *, first_row: int | None = None,
+                      rows: Sequence[int] | None = None) -> list[RecordResult]:
+        """Validate a batch.  Problems carry a row number: ``rows[i]`` when given (a file's own row
+        numbers), else ``first_row + i`` when ``first_row`` is given, else none."""
+        results: list[RecordResult] = []
+        geoms: list[tuple[int, str, dict, dict]] = []  # (result index, path, label values, geojson)
+        row_numbers: list[int | None] = []
+        for i, rec in enumerate(records):
+            row = rows[i] if rows is not None else (None if first_row is None else first_row + i)
+            row_numbers.append(row)
+            problems: list[Problem] = []
+            if not isinstance(rec, Mapping):
+                problems.append(problem(Code.RECORD_NOT_OBJECT, "", row=row))
+                results.append(RecordResult({}, problems))
+                continue
+            out = self._record(rec, self._plans, "", {}, problems, row, len(results), geoms)
+            if self.context.report_unknown_fields:
+                for key in rec:
+                    if key not in self._known and not str(key).startswith(("_", "meta")):
+                        problems.append(problem(Code.UNKNOWN_FIELD, str(key), row=row, severity="warning",
+                                                field=str(key)))
+            results.append(RecordResult(out, problems))
+        if geoms:
+            self._check_geometries(geoms, results, row_numbers)
+        return results
+
+    # -- internals ------------------------------------------------------------------------------------
+    def _record(self, rec: Mapping, plans: list[_Plan], prefix: str, outer: Mapping, problems: list[Problem],
+                row: int | None, index: int, geoms: list) -> dict:
+        refdate = self.context.reference_date
+        values: dict[str, Any] = dict(outer) if outer else {}
+        bad: set[str] = set()
+        # pass 1: coerce
+        for p in plans:
+            raw = rec.get(p.name)
+            if p.ftype is FieldType.REPEAT:
+                continue
+            if raw is None or raw == "" or _is_empty(raw):
+                values[p.name] = None
+                continue
+            try:
+                if p.coerce is not None:
+                    values[p.name] = p.coerce(raw)
+                else:  # geometry
+                    values[p.name] = _to_geometry(raw, p.ftype)
+            except _Invalid as e:
+                values[p.name] = None
+                bad.add(p.name)
+                problems.append(problem(e.code, prefix + p.name, row=row, **p.label,
+                                        **{k: str(v)[:60] for k, v in e.values.items()}))
+        # repeats: validate each instance with the record's values visible, expose nodesets outward
+        repeat_out: dict[str, list] = {}
+        for p in plans:
+            if p.ftype is not FieldType.REPEAT:
+                continue
+            raw = rec.get(p.name)
+            if _is_empty(raw):
+                raw = []
+            if not isinstance(raw, list):
+                problems.append(problem(Code.REPEAT_NOT_LIST, prefix + p.name, row=row, **p.label))
+                bad.add(p.name)
+                raw = []
+            instances = []
+            for j, inst in enumerate(raw):
+                path = f"{prefix}{p.name}[{j + 1}]."
+                if not isinstance(inst, Mapping):
+                    problems.append(problem(Code.RECORD_NOT_OBJECT, path.rstrip("."), row=row))
+                    continue
+                instances.append(self._record(inst, p.children, path, values, problems, row, index, geoms))
+            repeat_out[p.name] = instances
+            for c in self._iter_plans(p.children):
+                values[c.name] = [inst.get(c.name) for inst in instances]
+            values[p.name] = instances
+        # pass 2: calculations
+        for p in plans:
+            if p.calculation is not None:
+                try:
+                    values[p.name] = p.calculation.evaluate(values, None, reference_date=refdate)
+                except ExpressionError as e:
+                    values[p.name] = None
+                    problems.append(problem(Code.EXPRESSION_FAILED, prefix + p.name, row=row, detail=e.message_zh,
+                                            **p.label))
+        # pass 3: skip logic, required, constraints, lists, divisions
+        out: dict[str, Any] = {}
+        for p in plans:
+            name = p.name
+            v = values.get(name)
+            if p.relevant is not None:
+                try:
+                    relevant = _truthy(p.relevant.evaluate(values, None, reference_date=refdate))
+                except ExpressionError as e:
+                    relevant = True
+                    problems.append(problem(Code.EXPRESSION_FAILED, prefix + name, row=row, detail=e.message_zh,
+                                            **p.label))
+                if not relevant:  # cleared, not validated (ODK semantics)
+                    values[name] = None
+                    if p.ftype is FieldType.REPEAT:
+                        for c in self._iter_plans(p.children):
+                            values[c.name] = []
+                    continue
+            if name in bad:
+                continue
+            if p.ftype is FieldType.REPEAT:
+                instances = repeat_out.get(name, [])
+                n = len(instances)
+                if p.f.repeat_min is not None and n < p.f.repeat_min:
+                    problems.append(problem(Code.REPEAT_MIN, prefix + name, row=row, min=p.f.repeat_min, count=n,
+                                            **p.label))
+                elif p.f.required and n == 0:
+                    problems.append(problem(Code.REPEAT_MIN, prefix + name, row=row, min=1, count=0, **p.label))
+                if p.f.repeat_max is not None and n > p.f.repeat_max:
+                    problems.append(problem(Code.REPEAT_MAX, prefix + name, row=row, max=p.f.repeat_max, count=n,
+                                            **p.label))
+                out[name] = instances
+                continue
+            if v is None:
+                required = p.f.required
+                if p.required_if is not None:
+                    try:
+                        required = _truthy(p.required_if.evaluate(values, None, reference_date=refdate))
+                    except ExpressionError:
+                        required = True
+                if required and p.ftype is not FieldType.CALCULATE:
+                    msg = p.f.required_message
+                    pr = problem(Code.REQUIRED, prefix + name, row=row, **p.label)
+                    if msg:
+                        pr = Problem(Code.REQUIRED, pr.path, f"“{p.f.label.zh}”：{msg.zh}",
+                                     f"'{p.f.label.en}': {msg.en}", row=row)
+                    problems.append(pr)
+                continue
+            if p.choices is not None:
+                items = v if isinstance(v, list) else (v,)
+                unknown = [x for x in items if x not in p.choices]
+                if unknown:
+                    problems.append(problem(Code.CHOICE_UNKNOWN, prefix + name, row=row, value=unknown[0][:40],
+                                            list_name=p.f.choices, **p.label))
+                    continue
+            if p.f.max_length is not None and isinstance(v, str) and len(v) > p.f.max_length:
+                problems.append(problem(Code.TEXT_TOO_LONG, prefix + name, row=row, length=len(v),
+                                        limit=p.f.max_length, **p.label))
+                continue
+            if p.constraint is not None:
+                try:
+                    ok = _truthy(p.constraint.evaluate(values, v, reference_date=refdate))
+                except ExpressionError as e:
+                    ok = False
+                    problems.append(problem(Code.EXPRESSION_FAILED, prefix + name, row=row, detail=e.message_zh,
+                                            **p.label))
+                    continue
+                if not ok:
+                    problems.append(self._constraint_problem(p, prefix + name, row, v))
+                    continue
+            if p.f.division is not None:
+                pr = self._check_division(p, prefix + name, row, v)
+                if pr is not None:
+                    problems.append(pr)
+                    continue
+            if p.ftype.is_geometry:
+                geoms.append((index, prefix + name, p.label, v))
+            out[name] = _json_value(v)
+        return out
+
+    def _constraint_problem(self, p: _Plan, path: str, row: int | None, value: Any) -> Problem:
+        c = p.f.constraint
+        code = Code(c.code) if c.code in Code.__members__ else Code.CONSTRAINT
+        if c.message is not None:  # the form's own words, prefixed with the field label
+            return Problem(code, path, f"“{p.f.label.zh}”{c.message.zh}（当前值：{_show(value)}）",
+                           f"'{p.f.label.en}' {c.message.en} (value: {_show(value)})", row=row)
+        return problem(code, path, row=row, **p.label)
+
+    def _check_division(self, p: _Plan, path: str, row: int | None, code: str) -> Problem | None:
+        level = p.f.division
+        if len(code) != level.digits or not code.isdigit():
+            return problem(Code.DIVISION_CODE, path, row=row, digits=level.digits, value=code[:20], **p.label)
+        county = self.context.county_code
+        if county and not code.startswith(county):
+            return problem(Code.DIVISION_OUTSIDE, path, row=row, value=code, county=county, **p.label)
+        if self.context.divisions is not None and self.context.divisions.contains(level, code) is False:
+            return problem(Code.DIVISION_UNKNOWN, path, row=row, value=code, **p.label)
+        return None
+
+    def _check_geometries(self, geoms: list, results: list[RecordResult], row_numbers: list[int | None]) -> None:
+        """Validity and extent for every geometry of the batch in a few vectorised shapely calls."""
+        import numpy as np
+        import shapely
+
+        shapes = shapely.from_geojson([_geojson_text(g[3]) for g in geoms], on_invalid="ignore")
+        valid = shapely.is_valid(shapes)
+        if self._boundary is not None:
+            inside = shapely.covers(self._boundary, shapes)
+        else:
+            b = shapely.bounds(shapes)
+            inside = ((b[:, 0] >= CHINA_BOUNDS[0]) & (b[:, 1] >= CHINA_BOUNDS[1]) &
+                      (b[:, 2] <= CHINA_BOUNDS[2]) & (b[:, 3] <= CHINA_BOUNDS[3]))
+        for k in np.flatnonzero(~(valid & inside)):
+            idx, path, label, _ = geoms[k]
+            row = row_numbers[idx]
+            if not valid[k]:
+                reason = shapely.is_valid_reason(shapes[k]) if shapes[k] is not None else "empty"
+                pr = problem(Code.GEOMETRY_INVALID, path, row=row, detail=str(reason)[:80], **label)
+            else:
+                pr = problem(Code.GEOMETRY_OUTSIDE, path, row=row, **label)
+            res = results[idx]
+            res.problems.append(pr)
+            _drop_path(res.record, path)
+
+
+def _geojson_text(g: dict) -> str:
+    import json
+    return json.dumps(g)
+
+
+def _drop_path(record: dict, path: str) -> None:
+    """Remove an answer found bad after the fact (geometries are checked in bulk at the end)."""
+    parts = re.split(r"\.", path)
+    node: Any = record
+    for part in parts[:-1]:
+        m = re.match(r"^(\w+)\[(\d+)\]$", part)
+        if not m or not isinstance(node, dict):
+            return
+        lst = node.get(m[1])
+        if not isinstance(lst, list) or int(m[2]) - 1 >= len(lst):
+            return
+        node = lst[int(m[2]) - 1]
+    if isinstance(node, dict):
+        node.pop(parts[-1], None)
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, list):
+        return " ".join(map(str, v))[:40]
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v)[:40]
+
+
+def validate_records(form: Form, records: Iterable[Any], context: ValidationContext | None = None,
+                     *, first_row: int = 1) -> list[RecordResult]:
+    return Validator(form, context).validate_many(records, first_row=first_row)
