@@ -59,7 +59,11 @@ class HazardClass:
 
 @dataclass(frozen=True)
 class HazardLayerSpec:
-    """A hazard layer: what it measures, how it is stored and how it is classed."""
+    """A hazard layer: what it measures, how it is stored and how it is classed.
+
+    ``classes`` is ordered by level (1 = highest hazard first). ``higher_is_worse=False`` marks a
+    layer whose small values are the dangerous ones (``geo_susceptibility``, whose value *is* the level).
+    """
 
     id: str
     family: str
@@ -294,10 +298,12 @@ def flood_layer_id(return_period: int) -> str:
 def classify(values: np.ndarray, layer_id: str | HazardLayerSpec, *, nodata: float | None = None) -> np.ndarray:
     """Hazard level per value as int8: 1 (highest) … 5 (lowest), 0 for NaN/nodata.
 
-    ``nodata`` defaults to the layer's registered nodata; pass the raster's own when it differs.
-    Vectorised with ``np.digitize`` so a whole raster classes in one pass.
+    ``nodata`` defaults to a DataArray's ``attrs["nodata"]``, else the layer's registered nodata.
+    Vectorised with ``np.digitize`` so a whole raster classes in one pass; returns a plain ndarray.
     """
     spec = layer_id if isinstance(layer_id, HazardLayerSpec) else get_layer(layer_id)
+    if nodata is None:
+        nodata = getattr(values, "attrs", {}).get("nodata")
     a = np.asarray(values)
     nd = spec.nodata if nodata is None else nodata
     invalid = np.zeros(a.shape, dtype=bool)
@@ -314,6 +320,6 @@ def classify(values: np.ndarray, layer_id: str | HazardLayerSpec, *, nodata: flo
     return np.where(invalid, NODATA_LEVEL, levels).astype(np.int8)
 
 
-def class_colours(layer_id: str | HazardLayerSpec | None = None) -> dict[int, str]:
+def class_colours() -> dict[int, str]:
     """Level → colour, including 0 → the nodata grey; the same for every layer by design."""
     return {NODATA_LEVEL: NODATA_COLOUR, **{lvl: colour for lvl, _zh, _en, colour in RISK_LEVELS}}
