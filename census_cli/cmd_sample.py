@@ -81,3 +81,9 @@ def build(out_dir: str, county: str | None, boundary: str | None, sea: str | Non
     if result.quicklooks:
         click.echo(f"  快览图 / quicklooks: {result.out_dir / 'quicklook'} ({len(result.quicklooks)} PNG)")
     click.echo(f"  清单 / manifest: {result.manifest}")
+
+
+# simulate-fieldwork lives in its own module (it drives the township side); it belongs to this group
+from .cmd_fieldwork import simulate_fieldwork  # noqa: E402
+
+sample.add_command(simulate_fieldwork)

@@ -14,6 +14,8 @@ import click
 COMMAND_MODULES = [
     ("census_cli.cmd_forms", "forms"),
     ("census_cli.cmd_sample", "sample"),
+    ("census_cli.cmd_township", "township"),
+    ("census_cli.cmd_county", "county"),
     ("census_cli.cmd_demo", "demo"),
 ]
 

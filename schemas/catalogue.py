@@ -48,6 +48,9 @@ def shared_codelists() -> dict[str, ChoiceList]:
             except FormDefinitionError as e:
                 raise FormDefinitionError(f"{path.name}: {e.message_zh}", f"{path.name}: {e.message_en}",
                                           code=e.code, problems=e.problems) from e
+            if cl.name in lists:
+                raise FormDefinitionError(f"{path.name}: 代码表“{cl.name}”重复定义", f"{path.name}: code list "
+                                          f"'{cl.name}' is defined twice", code=Code.FORM_DUPLICATE_NAME)
             lists[cl.name] = cl
     return lists
 

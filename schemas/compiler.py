@@ -42,6 +42,11 @@ def _text(value: Any, where: str, problems: list[Problem], *, required: bool = T
     if isinstance(value, str):
         return Text(value, value)
     if isinstance(value, Mapping):
+        extra = sorted(map(str, set(value) - {"zh", "en"}))
+        if extra:  # usually an unquoted comma in YAML that split the text: say so, never drop words
+            problems.append(problem(Code.FORM_INVALID, where, detail=(
+                f"{where}: 文字中有多余的键 {extra}（YAML 中含逗号的文字请加引号） / "
+                f"extra keys {extra}: quote text that contains a comma")))
         zh, en = value.get("zh"), value.get("en")
         if not zh or not en:
             problems.append(problem(Code.FORM_MISSING_LABEL, where, field=where))
@@ -70,6 +75,11 @@ def compile_choice_list(data: Mapping[str, Any]) -> ChoiceList:
         seen.add(cname)
         lab = c.get("label") or {"zh": c.get("zh"), "en": c.get("en")}
         text = _text(lab, f"choices:{name}:{cname}", problems) or Text(cname, cname)
+        empty = [str(k) for k, v in c.items() if k not in ("name", "zh", "en", "label") and v is None]
+        if empty:  # an unquoted comma in a YAML flow mapping leaves a key with no value
+            problems.append(problem(Code.FORM_INVALID, f"choices:{name}:{cname}", detail=(
+                f"代码表 {name} 的“{cname}”有空的键 {empty}（含逗号的文字请加引号） / "
+                f"empty keys {empty}: quote text that contains a comma")))
         filters = tuple(sorted((str(k), str(v)) for k, v in c.items()
                                if k not in ("name", "zh", "en", "label") and v is not None))
         items.append(Choice(cname, text, filters))
@@ -315,6 +325,9 @@ class _Compiler:
                     continue
                 for ref in sorted(e.references - self.names):
                     self.err(Code.FORM_UNKNOWN_REFERENCE, f.name, field=f.name, value=ref)
+                if kind != "choice_filter" and e.columns:  # a bare name only means something in a choice filter
+                    self.err(Code.FORM_BAD_EXPRESSION, f.name, field=f.name, detail=(
+                        f"{kind}: 字段引用应写作 ${{{sorted(e.columns)[0]}}} / write a field as ${{name}}"))
 
 
 def compile_form(data: Mapping[str, Any], codelists: Mapping[str, ChoiceList] | None = None) -> CompileResult:

@@ -9,7 +9,7 @@ template text (ODK does the same).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class Code(str, enum.Enum):
@@ -30,6 +30,7 @@ class Code(str, enum.Enum):
     DIVISION_CODE = "DIVISION_CODE"
     DIVISION_UNKNOWN = "DIVISION_UNKNOWN"
     DIVISION_OUTSIDE = "DIVISION_OUTSIDE"
+    DIVISION_MISMATCH = "DIVISION_MISMATCH"
     GEOMETRY_PARSE = "GEOMETRY_PARSE"
     GEOMETRY_INVALID = "GEOMETRY_INVALID"
     GEOMETRY_OUTSIDE = "GEOMETRY_OUTSIDE"
@@ -78,6 +79,8 @@ TEMPLATES: dict[Code, tuple[str, str]] = {
                             "'{label_en}': division code '{value}' is not in the county's register; check it"),
     Code.DIVISION_OUTSIDE: ("“{label_zh}”的区划代码“{value}”不属于本普查区 {county}，请核对",
                             "'{label_en}': division code '{value}' is not within census area {county}; check it"),
+    Code.DIVISION_MISMATCH: ("“{label_zh}”的村（社区）代码“{value}”不属于本记录的乡镇 {township}，请核对",
+                              "'{label_en}': village code '{value}' is not in this record's township {township}; check it"),
     Code.GEOMETRY_PARSE: ("“{label_zh}”的位置无法识别：{detail}。请在地图上重新点选或按“纬度 经度”填写",
                           "'{label_en}': location not understood ({detail}); pick it again on the map or type 'lat lon'"),
     Code.GEOMETRY_INVALID: ("“{label_zh}”的图形无效（{detail}），请重新绘制",
@@ -163,11 +166,3 @@ class CensusError(ValueError):
 
 class FormDefinitionError(CensusError):
     """A form file does not compile; ``problems`` lists every issue found."""
-
-
-@dataclass
-class ProblemList:
-    items: list[Problem] = field(default_factory=list)
-
-    def add(self, p: Problem) -> None:
-        self.items.append(p)

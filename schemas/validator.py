@@ -10,6 +10,7 @@ rules and constraints. Geometries are checked in one vectorised shapely call per
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -71,10 +72,6 @@ class _Invalid(Exception):
 
 # ---------------------------------------------------------------------------------------------------
 # Type coercion.  Each returns the typed value, None for an empty answer, or raises _Invalid.
-
-def _is_empty(v: Any) -> bool:
-    return v is None or v == "" or (isinstance(v, float) and math.isnan(v)) or v == []
-
 
 def _to_text(v: Any) -> str | None:
     if isinstance(v, str):
@@ -165,18 +162,30 @@ def _to_multi(v: Any) -> list[str] | None:
     return list(items) or None
 
 
+_PARSE_PAIR = "坐标应为 [经度, 纬度] 数值 / a coordinate is [lon, lat] numbers"
+_NOT_FINITE = "坐标不是有限数值 / coordinates are not finite"
+
+
+def _pair(c: Any) -> list[float]:
+    if type(c) is not list and type(c) is not tuple or len(c) < 2:
+        raise _Invalid(Code.GEOMETRY_PARSE, detail=_PARSE_PAIR)
+    x, y = c[0], c[1]
+    tx, ty = type(x), type(y)
+    if (tx is not float and tx is not int) or (ty is not float and ty is not int):
+        raise _Invalid(Code.GEOMETRY_PARSE, detail=_PARSE_PAIR)
+    if x - x != 0 or y - y != 0:  # NaN or ±inf (x - x is NaN for both)
+        raise _Invalid(Code.GEOMETRY_PARSE, detail=_NOT_FINITE)
+    return [x, y]
+
+
 def _finite_pairs(coords: Any, depth: int) -> list:
-    """Nested coordinate lists of a GeoJSON geometry, checked to be finite numbers."""
+    """Nested coordinate lists of a GeoJSON geometry, checked to be finite numbers (2-D kept)."""
     if depth == 0:
-        if (not isinstance(coords, (list, tuple)) or len(coords) < 2
-                or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coords[:2])):
-            raise _Invalid(Code.GEOMETRY_PARSE, detail="坐标应为 [经度, 纬度] / a coordinate is [lon, lat]")
-        x, y = float(coords[0]), float(coords[1])
-        if not (math.isfinite(x) and math.isfinite(y)):
-            raise _Invalid(Code.GEOMETRY_PARSE, detail="坐标不是有限数值 / coordinates are not finite")
-        return [x, y]
-    if not isinstance(coords, (list, tuple)) or not coords:
+        return _pair(coords)
+    if type(coords) is not list and type(coords) is not tuple or not coords:
         raise _Invalid(Code.GEOMETRY_PARSE, detail="坐标为空 / no coordinates")
+    if depth == 1:
+        return [_pair(c) for c in coords]
     return [_finite_pairs(c, depth - 1) for c in coords]
 
 
@@ -238,15 +247,9 @@ _COERCE: dict[FieldType, Callable[[Any], Any]] = {
 }
 
 
-def _json_value(v: Any) -> Any:
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return v
-
-
 # ---------------------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class _Plan:
     """What to do for one field; built once per form."""
 
@@ -261,6 +264,30 @@ class _Plan:
     choices: frozenset[str] | None
     children: list["_Plan"]
     label: dict
+    # flags read in the hot loop, precomputed so it does no enum or dataclass lookups
+    is_repeat: bool = False
+    is_geometry: bool = False
+    is_date: bool = False
+    required: bool = False
+    max_length: int | None = None
+    division: Division | None = None
+    descendants: tuple["_Plan", ...] = ()
+
+
+def _descendants(plans: list[_Plan]):
+    for p in plans:
+        yield p
+        yield from _descendants(p.children)
+
+
+def _lenient(p: _Plan, raw: Any) -> Any:
+    """A repeat answer coerced for a provisional nodeset (errors are reported later, in place)."""
+    if raw is None or raw == "" or p.coerce is None or p.is_repeat:
+        return None
+    try:
+        return p.coerce(raw)
+    except _Invalid:
+        return None
 
 
 def _expr(text: str | None) -> Expression | None:
@@ -287,7 +314,13 @@ def _plans(fields: Sequence[Field], group_relevant: tuple[Expression, ...] = ())
             choices=None,
             children=_plans(f.children) if f.type is FieldType.REPEAT else [],
             label={"label_zh": f.label.zh, "label_en": f.label.en, "field": f.name},
+            is_repeat=f.type is FieldType.REPEAT, is_geometry=f.type.is_geometry, is_date=f.type is FieldType.DATE,
+            required=f.required and f.type is not FieldType.CALCULATE, max_length=f.max_length, division=f.division,
         ))
+        plan = out[-1]
+        if plan.coerce is None and plan.is_geometry:
+            plan.coerce = functools.partial(_to_geometry, ftype=f.type)
+        plan.descendants = tuple(_descendants(plan.children))
     return out
 
 
@@ -301,11 +334,23 @@ class _AllOf:
     def evaluate(self, values, current=None, *, reference_date=REFERENCE_DATE):
         return all(_truthy(e.evaluate(values, current, reference_date=reference_date)) for e in self.exprs)
 
+    def _fn(self, values, current, reference_date):
+        return all(_truthy(e._fn(values, current, reference_date)) for e in self.exprs)
+
 
 def _combine(exprs: tuple[Expression, ...]):
     if not exprs:
         return None
     return exprs[0] if len(exprs) == 1 else _AllOf(exprs)
+
+
+def _fast_eval(expr, values: Mapping, current: Any, refdate: dt.date) -> Any:
+    """The compiled closure directly (the hot path); on any failure, the checked ``evaluate`` again,
+    which turns the failure into an ExpressionError with a message a person can act on."""
+    try:
+        return expr._fn(values, current, refdate)
+    except Exception:  # noqa: BLE001 - re-raised as ExpressionError just below
+        return expr.evaluate(values, current, reference_date=refdate)
 
 
 def _truthy(v: Any) -> bool:
@@ -328,6 +373,7 @@ class Validator:
             if p.f.choices:
                 p.choices = lists.get(p.f.choices)
         self._known = {p.name for p in self._plans}
+        self._township_fields = [p.name for p in self._iter_plans(self._plans) if p.division is Division.TOWNSHIP]
         self._boundary = None
         if self.context.boundary is not None:
             import shapely
@@ -373,138 +419,156 @@ class Validator:
     # -- internals ------------------------------------------------------------------------------------
     def _record(self, rec: Mapping, plans: list[_Plan], prefix: str, outer: Mapping, problems: list[Problem],
                 row: int | None, index: int, geoms: list) -> dict:
+        """One record (or one repeat instance, with the record's values visible as ``outer``).
+
+        Pass 1 coerces every answer; repeats get a provisional nodeset so that ``count(${x})`` works
+        anywhere.  Pass 2 walks the fields in document order as ODK does: skip logic first (an
+        irrelevant answer is cleared and never validated, a skipped repeat's entries included), then
+        calculations, then required, code lists, length, constraint, division and geometry checks.
+        """
         refdate = self.context.reference_date
         values: dict[str, Any] = dict(outer) if outer else {}
+        get = rec.get
         bad: set[str] = set()
-        # pass 1: coerce
-        for p in plans:
-            raw = rec.get(p.name)
-            if p.ftype is FieldType.REPEAT:
+        for p in plans:  # pass 1
+            name = p.name
+            raw = get(name)
+            if p.is_repeat:
+                if isinstance(raw, list):
+                    for c in p.descendants:
+                        values[c.name] = [_lenient(c, i.get(c.name)) if isinstance(i, Mapping) else None
+                                          for i in raw]
                 continue
-            if raw is None or raw == "" or _is_empty(raw):
-                values[p.name] = None
+            if raw is None or raw == "" or (type(raw) is float and raw != raw):  # NaN: an empty cell
+                values[name] = None
                 continue
             try:
-                if p.coerce is not None:
-                    values[p.name] = p.coerce(raw)
-                else:  # geometry
-                    values[p.name] = _to_geometry(raw, p.ftype)
+                values[name] = p.coerce(raw)
             except _Invalid as e:
-                values[p.name] = None
-                bad.add(p.name)
-                problems.append(problem(e.code, prefix + p.name, row=row, **p.label,
+                values[name] = None
+                bad.add(name)
+                problems.append(problem(e.code, prefix + name, row=row, **p.label,
                                         **{k: str(v)[:60] for k, v in e.values.items()}))
-        # repeats: validate each instance with the record's values visible, expose nodesets outward
-        repeat_out: dict[str, list] = {}
-        for p in plans:
-            if p.ftype is not FieldType.REPEAT:
-                continue
-            raw = rec.get(p.name)
-            if _is_empty(raw):
-                raw = []
-            if not isinstance(raw, list):
-                problems.append(problem(Code.REPEAT_NOT_LIST, prefix + p.name, row=row, **p.label))
-                bad.add(p.name)
-                raw = []
-            instances = []
-            for j, inst in enumerate(raw):
-                path = f"{prefix}{p.name}[{j + 1}]."
-                if not isinstance(inst, Mapping):
-                    problems.append(problem(Code.RECORD_NOT_OBJECT, path.rstrip("."), row=row))
-                    continue
-                instances.append(self._record(inst, p.children, path, values, problems, row, index, geoms))
-            repeat_out[p.name] = instances
-            for c in self._iter_plans(p.children):
-                values[c.name] = [inst.get(c.name) for inst in instances]
-            values[p.name] = instances
-        # pass 2: calculations
-        for p in plans:
-            if p.calculation is not None:
-                try:
-                    values[p.name] = p.calculation.evaluate(values, None, reference_date=refdate)
-                except ExpressionError as e:
-                    values[p.name] = None
-                    problems.append(problem(Code.EXPRESSION_FAILED, prefix + p.name, row=row, detail=e.message_zh,
-                                            **p.label))
-        # pass 3: skip logic, required, constraints, lists, divisions
         out: dict[str, Any] = {}
-        for p in plans:
+        for p in plans:  # pass 2
             name = p.name
-            v = values.get(name)
             if p.relevant is not None:
                 try:
-                    relevant = _truthy(p.relevant.evaluate(values, None, reference_date=refdate))
+                    relevant = _fast_eval(p.relevant, values, None, refdate)
+                    if relevant is not True and relevant is not False:
+                        relevant = _truthy(relevant)
                 except ExpressionError as e:
                     relevant = True
                     problems.append(problem(Code.EXPRESSION_FAILED, prefix + name, row=row, detail=e.message_zh,
                                             **p.label))
-                if not relevant:  # cleared, not validated (ODK semantics)
+                if not relevant:
                     values[name] = None
-                    if p.ftype is FieldType.REPEAT:
-                        for c in self._iter_plans(p.children):
-                            values[c.name] = []
+                    for c in p.descendants:
+                        values[c.name] = []
+                    continue
+            if p.calculation is not None:
+                try:
+                    values[name] = _fast_eval(p.calculation, values, None, refdate)
+                except ExpressionError as e:
+                    values[name] = None
+                    problems.append(problem(Code.EXPRESSION_FAILED, prefix + name, row=row, detail=e.message_zh,
+                                            **p.label))
                     continue
             if name in bad:
                 continue
-            if p.ftype is FieldType.REPEAT:
-                instances = repeat_out.get(name, [])
-                n = len(instances)
-                if p.f.repeat_min is not None and n < p.f.repeat_min:
-                    problems.append(problem(Code.REPEAT_MIN, prefix + name, row=row, min=p.f.repeat_min, count=n,
-                                            **p.label))
-                elif p.f.required and n == 0:
-                    problems.append(problem(Code.REPEAT_MIN, prefix + name, row=row, min=1, count=0, **p.label))
-                if p.f.repeat_max is not None and n > p.f.repeat_max:
-                    problems.append(problem(Code.REPEAT_MAX, prefix + name, row=row, max=p.f.repeat_max, count=n,
-                                            **p.label))
-                out[name] = instances
+            if p.is_repeat:
+                out[name] = self._repeat(p, get(name), prefix, values, problems, row, index, geoms)
                 continue
+            v = values[name]
             if v is None:
-                required = p.f.required
-                if p.required_if is not None:
-                    try:
-                        required = _truthy(p.required_if.evaluate(values, None, reference_date=refdate))
-                    except ExpressionError:
-                        required = True
-                if required and p.ftype is not FieldType.CALCULATE:
-                    msg = p.f.required_message
-                    pr = problem(Code.REQUIRED, prefix + name, row=row, **p.label)
-                    if msg:
-                        pr = Problem(Code.REQUIRED, pr.path, f"“{p.f.label.zh}”：{msg.zh}",
-                                     f"'{p.f.label.en}': {msg.en}", row=row)
-                    problems.append(pr)
+                if (p.required or p.required_if is not None) and self._is_required(p, values, refdate):
+                    problems.append(self._required_problem(p, prefix + name, row))
                 continue
             if p.choices is not None:
-                items = v if isinstance(v, list) else (v,)
-                unknown = [x for x in items if x not in p.choices]
+                if type(v) is list:
+                    unknown = [x for x in v if x not in p.choices]
+                    if unknown:
+                        v = unknown[0]
+                elif v not in p.choices:
+                    unknown = True
+                else:
+                    unknown = False
                 if unknown:
-                    problems.append(problem(Code.CHOICE_UNKNOWN, prefix + name, row=row, value=unknown[0][:40],
+                    problems.append(problem(Code.CHOICE_UNKNOWN, prefix + name, row=row, value=str(v)[:40],
                                             list_name=p.f.choices, **p.label))
+                    values[name] = None
                     continue
-            if p.f.max_length is not None and isinstance(v, str) and len(v) > p.f.max_length:
+            if p.max_length is not None and type(v) is str and len(v) > p.max_length:
                 problems.append(problem(Code.TEXT_TOO_LONG, prefix + name, row=row, length=len(v),
-                                        limit=p.f.max_length, **p.label))
+                                        limit=p.max_length, **p.label))
                 continue
             if p.constraint is not None:
                 try:
-                    ok = _truthy(p.constraint.evaluate(values, v, reference_date=refdate))
+                    ok = _fast_eval(p.constraint, values, v, refdate)
+                    if ok is not True and ok is not False:
+                        ok = _truthy(ok)
                 except ExpressionError as e:
-                    ok = False
                     problems.append(problem(Code.EXPRESSION_FAILED, prefix + name, row=row, detail=e.message_zh,
                                             **p.label))
                     continue
                 if not ok:
                     problems.append(self._constraint_problem(p, prefix + name, row, v))
                     continue
-            if p.f.division is not None:
-                pr = self._check_division(p, prefix + name, row, v)
+            if p.division is not None:
+                pr = self._check_division(p, prefix + name, row, v, values)
                 if pr is not None:
                     problems.append(pr)
                     continue
-            if p.ftype.is_geometry:
+            if p.is_geometry:
                 geoms.append((index, prefix + name, p.label, v))
-            out[name] = _json_value(v)
+            elif p.is_date:
+                v = v.isoformat()
+            out[name] = v
         return out
+
+    def _repeat(self, p: _Plan, raw: Any, prefix: str, values: dict, problems: list[Problem], row: int | None,
+                index: int, geoms: list) -> list[dict]:
+        name = p.name
+        if raw is None or raw == "" or raw == []:
+            raw = []
+        if not isinstance(raw, list):
+            problems.append(problem(Code.REPEAT_NOT_LIST, prefix + name, row=row, **p.label))
+            for c in p.descendants:
+                values[c.name] = []
+            return []
+        instances = []
+        for j, inst in enumerate(raw):
+            path = f"{prefix}{name}[{j + 1}]."
+            if not isinstance(inst, Mapping):
+                problems.append(problem(Code.RECORD_NOT_OBJECT, path.rstrip("."), row=row))
+                continue
+            instances.append(self._record(inst, p.children, path, values, problems, row, index, geoms))
+        for c in p.descendants:  # the validated nodesets replace the provisional ones
+            values[c.name] = [inst.get(c.name) for inst in instances]
+        n = len(instances)
+        if p.f.repeat_min is not None and n < p.f.repeat_min:
+            problems.append(problem(Code.REPEAT_MIN, prefix + name, row=row, min=p.f.repeat_min, count=n, **p.label))
+        elif p.required and n == 0:
+            problems.append(problem(Code.REPEAT_MIN, prefix + name, row=row, min=1, count=0, **p.label))
+        if p.f.repeat_max is not None and n > p.f.repeat_max:
+            problems.append(problem(Code.REPEAT_MAX, prefix + name, row=row, max=p.f.repeat_max, count=n, **p.label))
+        return instances
+
+    @staticmethod
+    def _is_required(p: _Plan, values: Mapping, refdate: dt.date) -> bool:
+        if p.required_if is None:
+            return p.required
+        try:
+            return _truthy(p.required_if.evaluate(values, None, reference_date=refdate))
+        except ExpressionError:
+            return True  # a broken rule must not let an empty answer through silently
+
+    @staticmethod
+    def _required_problem(p: _Plan, path: str, row: int | None) -> Problem:
+        msg = p.f.required_message
+        if msg:
+            return Problem(Code.REQUIRED, path, f"“{p.f.label.zh}”：{msg.zh}", f"'{p.f.label.en}': {msg.en}", row=row)
+        return problem(Code.REQUIRED, path, row=row, **p.label)
 
     def _constraint_problem(self, p: _Plan, path: str, row: int | None, value: Any) -> Problem:
         c = p.f.constraint
@@ -514,8 +578,8 @@ class Validator:
                            f"'{p.f.label.en}' {c.message.en} (value: {_show(value)})", row=row)
         return problem(code, path, row=row, **p.label)
 
-    def _check_division(self, p: _Plan, path: str, row: int | None, code: str) -> Problem | None:
-        level = p.f.division
+    def _check_division(self, p: _Plan, path: str, row: int | None, code: str, values: Mapping) -> Problem | None:
+        level = p.division
         if len(code) != level.digits or not code.isdigit():
             return problem(Code.DIVISION_CODE, path, row=row, digits=level.digits, value=code[:20], **p.label)
         county = self.context.county_code
@@ -523,6 +587,11 @@ class Validator:
             return problem(Code.DIVISION_OUTSIDE, path, row=row, value=code, county=county, **p.label)
         if self.context.divisions is not None and self.context.divisions.contains(level, code) is False:
             return problem(Code.DIVISION_UNKNOWN, path, row=row, value=code, **p.label)
+        if level is Division.VILLAGE:  # a village lies in the record's own township
+            for tname in self._township_fields:
+                town = values.get(tname)
+                if isinstance(town, str) and len(town) == 9 and not code.startswith(town):
+                    return problem(Code.DIVISION_MISMATCH, path, row=row, value=code, township=town, **p.label)
         return None
 
     def _check_geometries(self, geoms: list, results: list[RecordResult], row_numbers: list[int | None]) -> None:
@@ -530,7 +599,7 @@ class Validator:
         import numpy as np
         import shapely
 
-        shapes = shapely.from_geojson([_geojson_text(g[3]) for g in geoms], on_invalid="ignore")
+        shapes = _shapes([g[3] for g in geoms])
         valid = shapely.is_valid(shapes)
         if self._boundary is not None:
             inside = shapely.covers(self._boundary, shapes)
@@ -542,7 +611,7 @@ class Validator:
             idx, path, label, _ = geoms[k]
             row = row_numbers[idx]
             if not valid[k]:
-                reason = shapely.is_valid_reason(shapes[k]) if shapes[k] is not None else "empty"
+                reason = shapely.is_valid_reason(shapes[k]) if shapes[k] is not None else "点数不足 / too few points"
                 pr = problem(Code.GEOMETRY_INVALID, path, row=row, detail=str(reason)[:80], **label)
             else:
                 pr = problem(Code.GEOMETRY_OUTSIDE, path, row=row, **label)
@@ -551,9 +620,43 @@ class Validator:
             _drop_path(res.record, path)
 
 
-def _geojson_text(g: dict) -> str:
-    import json
-    return json.dumps(g)
+def _shapes(geojsons: list[dict]):
+    """Shapely geometries for normalised GeoJSON dicts, built per type from ragged arrays (one C call
+    per type, not one per geometry).  A geometry GEOS cannot even build becomes None (→ invalid)."""
+    import numpy as np
+    import shapely
+    from shapely import GeometryType
+
+    out = np.empty(len(geojsons), dtype=object)
+    by_type: dict[str, list[int]] = {"Point": [], "LineString": [], "Polygon": []}
+    for i, g in enumerate(geojsons):
+        by_type[g["type"]].append(i)
+    if by_type["Point"]:
+        idx = by_type["Point"]
+        out[idx] = shapely.points(np.array([geojsons[i]["coordinates"] for i in idx], dtype=float))
+    for gtype, kind in (("LineString", GeometryType.LINESTRING), ("Polygon", GeometryType.POLYGON)):
+        idx = by_type[gtype]
+        if not idx:
+            continue
+        try:
+            coords, offsets = [], [[0], [0]]
+            for i in idx:
+                c = geojsons[i]["coordinates"]
+                rings = [c] if gtype == "LineString" else c
+                for ring in rings:
+                    coords.extend(ring)
+                    offsets[0].append(len(coords))
+                offsets[1].append(len(offsets[0]) - 1)
+            arr = np.array(coords, dtype=float)
+            offs = (np.array(offsets[0]),) if gtype == "LineString" else (np.array(offsets[0]), np.array(offsets[1]))
+            out[idx] = shapely.from_ragged_array(kind, arr, offs)
+        except (ValueError, shapely.errors.GEOSException):  # e.g. a ring of 3 points: build one by one
+            for i in idx:
+                try:
+                    out[i] = shapely.geometry.shape(geojsons[i])
+                except (ValueError, shapely.errors.GEOSException):
+                    out[i] = None
+    return out
 
 
 def _drop_path(record: dict, path: str) -> None:

@@ -93,11 +93,11 @@ def test_valid_record_passes_and_calculation_is_filled(validator):
     ({"shape": {"type": "Polygon", "coordinates": [[[120.5, 40.5], [120.6, 40.6], [120.6, 40.5],
                                                     [120.5, 40.6], [120.5, 40.5]]]}}, Code.GEOMETRY_INVALID, "shape"),
     ({"area": 150}, Code.REQUIRED, "big_note"),
-    ({"members": []}, Code.REPEAT_MIN, "members"),
+    ({"members": [], "member_count": 0}, Code.REPEAT_MIN, "members"),
     ({"members": [{"m_age": 1}] * 4, "member_count": 4}, Code.REPEAT_MAX, "members"),
     ({"members": [{"m_age": 1}, {"m_age": 130}], "member_count": 2}, Code.CONSTRAINT, "members[2].m_age"),
     ({"members": [{"m_age": 1}, {}], "member_count": 2}, Code.REQUIRED, "members[2].m_age"),
-    ({"members": "x"}, Code.REPEAT_NOT_LIST, "members"),
+    ({"members": "x", "member_count": 0}, Code.REPEAT_NOT_LIST, "members"),
     ({"member_count": 2}, Code.CONSTRAINT, "member_count"),
 ])
 def test_invalid_values_get_their_code_on_their_path(validator, change, code, path):

@@ -1,0 +1,614 @@
+"""`census county import`: return packages into the county geodatabase, each atomically.
+
+Per package, in the order given:
+
+1. **prepare** (pure, may run in worker processes): read the bytes once, open and check the package
+   (:func:`sync.package.open_package`: limits, zip slip, signature by the enrolled device, jurisdiction,
+   hashes, JSON, schema versions, decryption), validate every revision with the schemas' validator
+   (county code, division register, county boundary) and flatten it into its layer row;
+2. **apply** (main process, one SQLite transaction): a package whose SHA-256 was accepted before is a
+   *duplicate* (a ledger row, nothing else changes); otherwise the revisions are merged by id
+   (:mod:`sync.merge`), stored with their validation result, records advanced, conflicts opened, the
+   feature layers refreshed, the ledger row and the hash-chained audit row written — and committed
+   together. A crash at any point leaves the package fully applied or not at all.
+
+A rejected package is copied to ``quarantine/`` beside the GeoPackage with a ``.reason.txt`` and gets
+a ledger row (``outcome='rejected'``); an accepted one is archived in ``received/`` so that
+``census county verify`` can re-hash it. Invalid records are stored and marked, never dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from hashlib import sha256
+import json
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from geodb.county import SYSTEM_COLUMNS, CountyDB, Flattener, LayerSpec, geojson_to_shapes
+from geodb import gpkg as gp
+
+from . import keys as K
+from .formats import utc_now
+from .merge import Node, RecordState, merge_record
+from .package import DeviceInfo, PackageRejected, _write_atomic, open_package
+
+QUARANTINE_DIR = "quarantine"
+ARCHIVE_DIR = "received"
+
+
+def side_dir(gpkg_path: str | Path, name: str) -> Path:
+    """``quarantine/`` and ``received/`` live beside the GeoPackage."""
+    p = Path(gpkg_path)
+    return p.parent / name
+
+
+# ---------------------------------------------------------------------------------------------------
+# Results
+
+@dataclass
+class PackageResult:
+    path: str
+    outcome: str                    # accepted | duplicate | rejected
+    sha256: str = ""
+    reason_code: str | None = None
+    message_zh: str = ""
+    message_en: str = ""
+    township: str | None = None
+    device_id: str | None = None
+    sequence: int | None = None
+    revisions: int = 0
+    stored: int = 0
+    known: int = 0
+    new_records: int = 0
+    advanced: int = 0
+    conflicts: int = 0
+    invalid: int = 0
+    out_of_order: bool = False
+    ledger_id: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome in ("accepted", "duplicate")
+
+    def line(self) -> str:
+        if self.outcome == "rejected":
+            return f"拒收/rejected {self.name}: {self.message_zh} / {self.message_en} [{self.reason_code}]"
+        if self.outcome == "duplicate":
+            return (f"重复/duplicate {self.name}: 该包已于台账第 {self.ledger_id} 条接收，未做任何改动 / "
+                    f"already accepted (ledger {self.ledger_id}); nothing changed")
+        note = ""
+        if self.notes:
+            note = " — " + "; ".join(self.notes)
+        return (f"接收/accepted {self.name}: 修订 {self.revisions} 条（新记录 {self.new_records}，更新 {self.advanced}，"
+                f"已有 {self.known}，冲突 {self.conflicts}，有问题 {self.invalid}） / {self.revisions} revisions "
+                f"(new {self.new_records}, advanced {self.advanced}, known {self.known}, conflicts {self.conflicts}, "
+                f"with issues {self.invalid}){note}")
+
+    def as_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("path", "outcome", "sha256", "reason_code", "message_zh", "message_en",
+                                            "township", "device_id", "sequence", "revisions", "stored", "known",
+                                            "new_records", "advanced", "conflicts", "invalid", "out_of_order",
+                                            "ledger_id", "notes")}
+        d["name"] = self.name
+        return d
+
+
+# ---------------------------------------------------------------------------------------------------
+# Prepare (no database access; picklable in and out)
+
+@dataclass
+class PrepareConfig:
+    county: str
+    sign_private: bytes | None
+    encrypt_private: bytes | None
+    devices: dict[str, DeviceInfo]
+    townships: frozenset[str]
+    villages: frozenset[str]
+    boundary_wkb: bytes | None
+    specs: dict[str, LayerSpec]
+    forms_path: str | None = None
+
+
+@dataclass
+class Prepared:
+    path: str
+    data: bytes | None          # None: not read (missing, or above the size limit)
+    sha256: str
+    rejection: tuple[str, str, str] | None = None
+    township: str | None = None
+    device_id: str | None = None
+    sequence: int | None = None
+    acknowledged_through: int = 0
+    created_at: str | None = None
+    county: str | None = None
+    # one entry per revision, aligned: revision columns for census_revisions (without package_id)
+    revs: list[tuple] = field(default_factory=list)
+    # per revision: the layer row (geometry blob first when spatial) without system columns
+    rows: list[list] = field(default_factory=list)
+    key_values: list[str | None] = field(default_factory=list)
+    bounds: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+
+
+_cache: dict[str, Any] = {}
+
+
+def _validator(cfg: PrepareConfig, forms: Mapping, form_id: str):
+    """Validators built once per process and county context (the same for every package of a run)."""
+    key = (cfg.county, hash(cfg.boundary_wkb), hash(cfg.townships), hash(cfg.villages))
+    if _cache.get("key") != key:
+        import shapely
+        from schemas.validator import DivisionRegister, ValidationContext
+
+        boundary = shapely.from_wkb(cfg.boundary_wkb) if cfg.boundary_wkb else None
+        _cache.clear()
+        _cache["key"] = key
+        _cache["ctx"] = ValidationContext(county_code=cfg.county,
+                                          divisions=DivisionRegister(townships=cfg.townships, villages=cfg.villages),
+                                          boundary=boundary, report_unknown_fields=False)
+        _cache["validators"] = {}
+    vals = _cache["validators"]
+    form = forms[form_id]
+    v = vals.get(form_id)
+    if v is None or v.form is not form:
+        from schemas.validator import Validator
+        v = vals[form_id] = Validator(form, _cache["ctx"])
+    return v
+
+
+def _county_keys(cfg: PrepareConfig) -> "K.CountyKeys | None":
+    if cfg.sign_private is None or cfg.encrypt_private is None:
+        return None
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    return K.CountyKeys(cfg.county, Ed25519PrivateKey.from_private_bytes(cfg.sign_private),
+                        X25519PrivateKey.from_private_bytes(cfg.encrypt_private))
+
+
+def _merge_problems(county: list[dict], township: list) -> list[dict]:
+    """The county's problems, with the township's own (more specific) report where they name the same field.
+
+    A township drops an invalid answer from ``data`` and lists why in ``problems``; the county then sees
+    the answer missing (REQUIRED). The township's message is the useful one, so it wins for that path.
+    """
+    out = [p for p in township if isinstance(p, dict) and p.get("severity", "error") == "error"]
+    paths = {p.get("path") for p in out}
+    out.extend(p for p in county if p.get("path") not in paths)
+    return out
+
+
+def prepare_package(path: str, cfg: PrepareConfig, *, forms: Mapping | None = None) -> Prepared:
+    """Read, check, validate and flatten one package. Never raises for a bad package: it comes back
+    with ``rejection`` set."""
+    if forms is None:
+        from schemas.catalogue import all_forms
+        forms = all_forms([cfg.forms_path] if cfg.forms_path else ())
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except FileNotFoundError:
+        return Prepared(path, None, "", ("missing", f"找不到文件 {p}", f"file not found: {p}"))
+    from .formats import MAX_PACKAGE_BYTES
+    if size > MAX_PACKAGE_BYTES:
+        return Prepared(path, None, "", ("too_large", f"{p.name}：文件过大（{size} 字节，上限 256 MiB），请分批导出",
+                                        f"{p.name}: too large ({size} bytes, limit 256 MiB); export in smaller batches"))
+    data = p.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        opened = open_package(p, county_keys=_county_keys(cfg), devices=cfg.devices, county=cfg.county, forms=forms,
+                              data=data)
+    except PackageRejected as e:
+        return Prepared(path, data, sha, (e.reason, e.message_zh, e.message_en))
+    m = opened.manifest
+    prep = Prepared(path, data, sha, None, m.township, m.device_id, m.sequence, m.acknowledged_through,
+                    m.created_at, m.county)
+    # group by form (revisions arrive form by form, but do not rely on it)
+    by_form: dict[str, list[int]] = {}
+    for i, r in enumerate(opened.revisions):
+        by_form.setdefault(r.form_id, []).append(i)
+    revs: list[tuple | None] = [None] * len(opened.revisions)
+    rows: list[list | None] = [None] * len(opened.revisions)
+    keys: list[str | None] = [None] * len(opened.revisions)
+    for form_id, idx in by_form.items():
+        spec = cfg.specs[form_id]
+        flat = Flattener(spec)
+        results = _validator(cfg, forms, form_id).validate_many([opened.revisions[i].data for i in idx])
+        blobs: list = []
+        if spec.geometry_type:
+            import numpy as np
+            import shapely
+
+            shapes = geojson_to_shapes([flat.geometry(res.record) for res in results])
+            blobs = gp.encode(shapes)
+            present = shapes[np.array([g is not None for g in shapes], dtype=bool)] if len(shapes) else shapes
+            if len(present):
+                b = shapely.total_bounds(present)
+                if np.all(np.isfinite(b)):
+                    prep.bounds[form_id] = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+        key_field = spec.key_field
+        for k, (i, res) in enumerate(zip(idx, results)):
+            r = opened.revisions[i]
+            line = opened.raw[i]
+            if res.problems or r.problems:
+                problems = _merge_problems([pr.as_dict() for pr in res.problems if pr.severity == "error"], r.problems)
+            else:
+                problems = []
+            valid = 0 if problems else 1
+            revs[i] = (r.revision_id, r.record_uuid, r.parent_revision_id, r.form_id, r.form_version, r.township,
+                       r.device_id, r.created_at, r.created_by, valid,
+                       json.dumps(problems, ensure_ascii=False, separators=(",", ":")) if problems else "[]", line,
+                       sha256(line.encode("utf-8")).hexdigest())
+            row = flat.row(res.record)
+            rows[i] = ([blobs[k]] + row) if spec.geometry_type else row
+            kv = r.data.get(key_field) if key_field else None
+            keys[i] = None if kv is None else str(kv)
+    prep.revs = revs  # type: ignore[assignment]
+    prep.rows = rows  # type: ignore[assignment]
+    prep.key_values = keys
+    return prep
+
+
+# ---------------------------------------------------------------------------------------------------
+# Apply (main process, one transaction per package)
+
+class _Reject(Exception):
+    def __init__(self, reason: str, zh: str, en: str):
+        super().__init__(en)
+        self.reason, self.zh, self.en = reason, zh, en
+
+
+REV_COLS = 13  # length of a prepared revision tuple (see prepare_package)
+
+
+def _covered_through(packages: Sequence[tuple[int, int]]) -> int:
+    """Highest sequence s such that the county holds every revision the device made up to package s.
+
+    Package s carries every final revision made after the package it says was acknowledged
+    (``acknowledged_through``), so s is covered when it was accepted and its acknowledged package is
+    covered (or it acknowledged nothing)."""
+    acks = {s: a for s, a in packages}
+    covered: dict[int, bool] = {}
+
+    def ok(s: int) -> bool:
+        if s == 0:
+            return True
+        if s in covered:
+            return covered[s]
+        covered[s] = False  # guards forged cycles
+        a = acks.get(s)
+        covered[s] = a is not None and a < s and ok(a)
+        return covered[s]
+
+    return max((s for s in acks if ok(s)), default=0)
+
+
+def _write_quarantine(gpkg_path: Path, prep: Prepared, reason: tuple[str, str, str], at: str) -> Path | None:
+    qdir = side_dir(gpkg_path, QUARANTINE_DIR)
+    qdir.mkdir(parents=True, exist_ok=True)
+    stem = f"{prep.sha256[:12]}_{Path(prep.path).name}" if prep.sha256 else Path(prep.path).name
+    target = qdir / stem
+    if prep.data is not None:
+        _write_atomic(target, prep.data)
+    text = (f"file: {prep.path}\nsha256: {prep.sha256}\nrejected_at: {at}\nreason: {reason[0]}\n"
+            f"原因: {reason[1]}\nwhy: {reason[2]}\n")
+    _write_atomic(qdir / (stem + ".reason.txt"), text.encode("utf-8"))
+    return target if prep.data is not None else None
+
+
+def _archive(gpkg_path: Path, prep: Prepared) -> str:
+    adir = side_dir(gpkg_path, ARCHIVE_DIR)
+    adir.mkdir(parents=True, exist_ok=True)
+    name = f"{prep.sha256[:16]}_{Path(prep.path).name}"
+    target = adir / name
+    if not (target.is_file() and target.stat().st_size == len(prep.data)
+            and hashlib.sha256(target.read_bytes()).hexdigest() == prep.sha256):
+        _write_atomic(target, prep.data)
+    return f"{ARCHIVE_DIR}/{name}"
+
+
+def _clean_temp(gpkg_path: Path) -> None:
+    """Half-written copies left by a crash (``.tmp-*``) are removed; they were never referenced."""
+    for d in (QUARANTINE_DIR, ARCHIVE_DIR):
+        dd = side_dir(gpkg_path, d)
+        if dd.is_dir():
+            for f in dd.glob(".tmp-*"):
+                f.unlink(missing_ok=True)
+
+
+class Importer:
+    """Applies prepared packages to an open county geodatabase."""
+
+    def __init__(self, db: CountyDB, specs: Mapping[str, LayerSpec], *, actor: str | None = None):
+        self.db = db
+        self.specs = dict(specs)
+
+    # -- the ledger path for duplicates and rejections --------------------------------------------------
+    def _ledger_only(self, prep: Prepared, outcome: str, reason: tuple[str, str, str] | None, at: str,
+                     extra: Mapping[str, Any] | None = None) -> int:
+        row = {"file_name": Path(prep.path).name, "file_sha256": prep.sha256 or "-",
+               "file_bytes": len(prep.data) if prep.data is not None else None,
+               "county": prep.county, "township": prep.township, "device_id": prep.device_id,
+               "sequence": prep.sequence, "acknowledged_through": prep.acknowledged_through,
+               "created_at": prep.created_at, "received_at": at, "outcome": outcome,
+               "reason_code": reason[0] if reason else None, "reason": f"{reason[1]} / {reason[2]}" if reason else None,
+               "revisions": len(prep.revs)}
+        row.update(extra or {})
+        lid = self.db.add_ledger(row)
+        seq, h = self.db.append_audit(outcome if outcome != "accepted" else "import", Path(prep.path).name,
+                                      {"ledger_id": lid, "sha256": row["file_sha256"], "outcome": outcome,
+                                       "reason_code": row["reason_code"], "township": prep.township,
+                                       "device_id": prep.device_id, "sequence": prep.sequence},
+                                      at=at)
+        self.db.update_ledger(lid, {"audit_seq": seq, "audit_hash": h})
+        return lid
+
+    def apply(self, prep: Prepared) -> PackageResult:
+        at = utc_now()
+        res = PackageResult(prep.path, "rejected", prep.sha256, township=prep.township, device_id=prep.device_id,
+                            sequence=prep.sequence, revisions=len(prep.revs))
+        if prep.rejection is None:
+            # a duplicate is answered before anything else (no copy, no merge)
+            dup = self.db.accepted_package(prep.sha256)
+            if dup is not None:
+                with self.db.transaction():
+                    lid = self._ledger_only(prep, "duplicate", None, at,
+                                            {"reason": f"与台账第 {dup['id']} 条相同 / same as ledger {dup['id']}"})
+                res.outcome, res.ledger_id = "duplicate", dup["id"]
+                res.notes.append(f"ledger {lid}")
+                return res
+            archive = _archive(self.db.path, prep)
+            try:
+                with self.db.transaction():
+                    self._apply_accepted(prep, res, at, archive)
+                return res
+            except _Reject as e:
+                prep.rejection = (e.reason, e.zh, e.en)
+        # rejected: keep a copy and say why, then the ledger row
+        reason = prep.rejection
+        _write_quarantine(self.db.path, prep, reason, at)
+        with self.db.transaction():
+            res.ledger_id = self._ledger_only(prep, "rejected", reason, at)
+        res.outcome, res.reason_code, res.message_zh, res.message_en = "rejected", reason[0], reason[1], reason[2]
+        return res
+
+    def _apply_accepted(self, prep: Prepared, res: PackageResult, at: str, archive: str) -> None:
+        db = self.db
+        name = Path(prep.path).name
+        earlier = db.device_packages(prep.device_id)
+        # ledger row first: the partial unique index makes a second acceptance of the same bytes impossible
+        lid = db.add_ledger({"file_name": name, "file_sha256": prep.sha256, "file_bytes": len(prep.data),
+                             "county": prep.county, "township": prep.township, "device_id": prep.device_id,
+                             "sequence": prep.sequence, "acknowledged_through": prep.acknowledged_through,
+                             "created_at": prep.created_at, "received_at": at, "outcome": "accepted",
+                             "revisions": len(prep.revs), "archive": archive})
+        res.ledger_id = lid
+        if earlier:
+            top = max(s for s, _ in earlier)
+            if prep.sequence < top:
+                res.out_of_order = True
+                res.notes.append(f"较新的第 {top} 号包已先到 / older than package {top}, already received")
+            if any(s == prep.sequence for s, _ in earlier):
+                res.notes.append(f"序号 {prep.sequence} 曾以不同内容收到 / sequence {prep.sequence} seen before with other content")
+
+        revs = prep.revs
+        rids = [r[0] for r in revs]
+        known = db.known_revisions(rids)
+        for r in revs:
+            owner = known.get(r[0])
+            if owner is not None and owner != r[1]:
+                raise _Reject("record_identity", f"{name}：修订 {r[0]} 已属于另一条记录 {owner}，包内容不可信",
+                              f"{name}: revision {r[0]} already belongs to record {owner}; the package cannot be trusted")
+        by_record: dict[str, list[int]] = {}
+        for i, r in enumerate(revs):
+            by_record.setdefault(r[1], []).append(i)
+        existing = db.records_by_uuid(list(by_record))
+        for u, rec in existing.items():
+            r = revs[by_record[u][0]]
+            if rec["form_id"] != r[3] or rec["township"] != r[5]:
+                raise _Reject("record_identity",
+                              f"{name}：记录 {u} 在县级库中属于 {rec['township']} 的表单 {rec['form_id']}，包中却是 "
+                              f"{r[5]} 的 {r[3]}",
+                              f"{name}: record {u} is form {rec['form_id']} of township {rec['township']} at the county, "
+                              f"but form {r[3]} of {r[5]} in the package")
+        need_nodes = [u for u in existing if any(revs[i][0] not in known for i in by_record[u])]
+        nodes = db.revision_nodes(need_nodes) if need_nodes else {}
+        conflicts = db.open_conflicts(need_nodes) if need_nodes else {}
+
+        new_rev_rows: list[tuple] = []
+        new_records: list[tuple] = []
+        record_updates: list[dict] = []
+        conflict_ops: list[tuple[str, dict]] = []
+        feat_insert: dict[str, list] = {}
+        feat_replace: dict[str, list] = {}
+        feat_state: dict[str, list] = {}
+        valid_of = {r[0]: r[9] for r in revs}
+        row_of = {r[0]: i for i, r in enumerate(revs)}
+        counts = {"stored": 0, "known": 0, "new_records": 0, "advanced": 0, "conflicts": 0, "invalid": 0}
+        digest = hashlib.sha256()
+
+        for u, idx in by_record.items():
+            first = revs[idx[0]]
+            form_id, township = first[3], first[5]
+            spec = self.specs[form_id]
+            rec = existing.get(u)
+            if rec is not None and all(revs[i][0] in known for i in idx):
+                counts["known"] += len(idx)      # nothing new for this record: no need to load its history
+                continue
+            incoming = [Node(revs[i][0], revs[i][2], revs[i][7]) for i in idx]
+            state = None
+            if rec is not None:
+                ns = {rid: Node(rid, par, ca) for rid, par, ca, _ in nodes.get(u, [])}
+                aside = frozenset(rid for rid, _, _, a in nodes.get(u, []) if a)
+                oc = conflicts.get(u)
+                state = RecordState(u, form_id, township, rec["current_revision_id"], ns, aside,
+                                    tuple(json.loads(oc["revision_ids"])) if oc else None)
+            out = merge_record(state, incoming, u)
+            counts["known"] += len(out.known)
+            if not out.stored:
+                continue
+            for rid in out.stored:
+                i = row_of[rid]
+                r = revs[i]
+                new_rev_rows.append((*r[:9], lid, *r[9:]))
+                digest.update(r[12].encode("ascii"))
+                counts["stored"] += 1
+                if not r[9]:
+                    counts["invalid"] += 1
+            cur = out.current_revision_id
+            cur_valid = valid_of.get(cur)
+            in_conflict = 1 if out.in_conflict else 0
+            if rec is None:
+                state_name = "received" if cur_valid else "has_issues"
+                ci = row_of[cur]
+                new_records.append((u, form_id, township, prep.key_values[ci], cur, state_name, in_conflict,
+                                    cur_valid, lid, lid, at))
+                feat_insert.setdefault(form_id, []).append(
+                    [*prep.rows[ci], u, cur, township, state_name, in_conflict, cur_valid])
+                counts["new_records"] += 1
+            elif out.current_changed:
+                state_name = "received" if cur_valid else "has_issues"
+                ci = row_of[cur]
+                record_updates.append({"record_uuid": u, "current_revision_id": cur, "review_state": state_name,
+                                       "has_conflict": in_conflict, "valid": cur_valid, "key_value": prep.key_values[ci],
+                                       "last_package_id": lid, "updated_at": at})
+                feat_replace.setdefault(form_id, []).append(
+                    [*prep.rows[ci], u, cur, township, state_name, in_conflict, cur_valid])
+                counts["advanced"] += 1
+            elif in_conflict != rec["has_conflict"]:
+                record_updates.append({"record_uuid": u, "current_revision_id": cur, "review_state": rec["review_state"],
+                                       "has_conflict": in_conflict, "valid": rec["valid"],
+                                       "key_value": rec["key_value"], "last_package_id": lid, "updated_at": at})
+                feat_state.setdefault(form_id, []).append((rec["review_state"], in_conflict, u))
+            if out.in_conflict:
+                counts["conflicts"] += 1
+                if out.conflict_opened:
+                    conflict_ops.append(("open", {"record_uuid": u, "form_id": form_id, "township": township,
+                                                  "revision_ids": json.dumps(list(out.tips)), "status": "open",
+                                                  "opened_at": at, "opened_package_id": lid, "updated_at": at}))
+                elif out.conflict_changed:
+                    conflict_ops.append(("update", {"id": conflicts[u]["id"],
+                                                    "revision_ids": json.dumps(list(out.tips)), "updated_at": at}))
+            elif out.conflict_closed and u in conflicts:
+                conflict_ops.append(("close", {"id": conflicts[u]["id"], "status": "resolved", "resolved_at": at,
+                                               "resolution": "chain_completed", "resolved_by": "import",
+                                               "updated_at": at}))
+
+        db.insert_revisions(new_rev_rows)
+        db.insert_records(new_records)
+        db.update_records(record_updates)
+        for op, row in conflict_ops:
+            if op == "open":
+                db.insert_conflict(row)
+            else:
+                cid = row.pop("id")
+                db.update_conflict(cid, row)
+        touched = set(feat_insert) | set(feat_replace) | set(feat_state)
+        for form_id, rows in feat_insert.items():
+            db.insert_features(self.specs[form_id], rows)
+        for form_id, rows in feat_replace.items():
+            db.replace_features(self.specs[form_id], rows)
+        for form_id, rows in feat_state.items():
+            db.set_feature_state(self.specs[form_id], rows)
+        db.grow_extents({f: prep.bounds[f] for f in touched if f in prep.bounds},
+                        [self.specs[f] for f in touched])
+
+        res.outcome = "accepted"
+        res.stored, res.known = counts["stored"], counts["known"]
+        res.new_records, res.advanced = counts["new_records"], counts["advanced"]
+        res.conflicts, res.invalid = counts["conflicts"], counts["invalid"]
+        revisions_sha = digest.hexdigest()
+        seq, h = db.append_audit("import", name, {
+            "ledger_id": lid, "sha256": prep.sha256, "outcome": "accepted", "township": prep.township,
+            "device_id": prep.device_id, "sequence": prep.sequence, "revisions": len(revs), **counts,
+            "revisions_sha256": revisions_sha, "out_of_order": int(res.out_of_order)}, at=at)
+        db.update_ledger(lid, {**counts, "revisions_sha256": revisions_sha, "out_of_order": int(res.out_of_order),
+                               "reason": "; ".join(res.notes) or None, "audit_seq": seq, "audit_hash": h})
+
+
+# ---------------------------------------------------------------------------------------------------
+# The whole run
+
+def prepare_config(db: CountyDB, specs: Mapping[str, LayerSpec], keys: "K.CountyKeys | None",
+                   forms_path: str | None = None) -> PrepareConfig:
+    import shapely
+
+    devices = {d["device_id"]: DeviceInfo(d["device_id"], d["county"], d["township"], d["enumerator"],
+                                          d["public_key"], bool(d["revoked"])) for d in db.devices()}
+    boundary = db.boundary()
+    return PrepareConfig(
+        county=db.county,
+        sign_private=K.private_bytes(keys.sign_private) if keys else None,
+        encrypt_private=K.private_bytes(keys.encrypt_private) if keys else None,
+        devices=devices, townships=frozenset(db.townships()), villages=frozenset(db.villages()),
+        boundary_wkb=shapely.to_wkb(boundary) if boundary is not None else None, specs=dict(specs),
+        forms_path=forms_path)
+
+
+def _worker_init() -> None:
+    _cache.clear()
+
+
+def import_packages(gpkg_path: str | Path, packages: Sequence[str | Path], *, keys_path: str | Path | None = None,
+                    workers: int | None = None, progress: Callable[[int, int], None] | None = None,
+                    on_result: Callable[[PackageResult], None] | None = None,
+                    forms: Mapping | None = None) -> list[PackageResult]:
+    """Import ``packages`` in order into the county GeoPackage; one result per package.
+
+    ``workers``: processes that check and validate packages while the main process writes (default:
+    up to the number of CPUs when there are several packages; 0 or 1 = all in this process).
+    ``forms``: the form catalogue (default: :func:`schemas.catalogue.all_forms`).
+    """
+    from schemas.catalogue import all_forms
+
+    gpkg_path = Path(gpkg_path)
+    db = CountyDB.open(gpkg_path)
+    try:
+        keys_file = Path(keys_path) if keys_path else K.keys_path_for(gpkg_path)
+        keys = K.load_county_keys(keys_file) if keys_file.is_file() else None
+        if keys is not None and keys.county != db.county:
+            raise K.KeyProblem(f"密钥文件 {keys_file} 属于县 {keys.county}，不是 {db.county}",
+                               f"key file {keys_file} belongs to county {keys.county}, not {db.county}")
+        _clean_temp(gpkg_path)
+        forms = dict(forms) if forms is not None else all_forms()
+        specs = db.ensure_layers(forms.values())
+        cfg = prepare_config(db, specs, keys)
+        importer = Importer(db, specs)
+        paths = [str(p) for p in packages]
+        n = len(paths)
+        if workers is None:
+            workers = min(os.cpu_count() or 1, 4) if n >= 3 else 0
+        results: list[PackageResult] = []
+
+        def done(r: PackageResult) -> None:
+            results.append(r)
+            if on_result:
+                on_result(r)
+            if progress:
+                progress(len(results), n)
+
+        if workers <= 1 or n <= 1:
+            for p in paths:
+                done(importer.apply(prepare_package(p, cfg, forms=forms)))
+            return results
+        window = max(2, workers * 2)
+        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+            futures: list[Future] = []
+            nxt = 0
+            for i in range(n):
+                while nxt < n and nxt < i + window:
+                    futures.append(pool.submit(prepare_package, paths[nxt], cfg, forms=forms))
+                    nxt += 1
+                prep = futures[i].result()
+                futures[i] = None  # type: ignore[call-overload]  # free the bytes
+                done(importer.apply(prep))
+        return results
+    finally:
+        db.close()

@@ -1,0 +1,224 @@
+"""County import: duplicates, order, conflicts, invalid records, odd values, audit and ledger tampering."""
+
+import json
+import math
+import sqlite3
+
+from sync.county import county_status, issue_feedback, verify_county
+from sync.package import load_feedback
+from tests.sync import kit
+
+
+def _records(gpkg):
+    return {u: (cur, state, conflict) for u, cur, state, conflict in kit.rows(
+        gpkg, "SELECT record_uuid, current_revision_id, review_state, has_conflict FROM census_records")}
+
+
+def test_same_package_imported_5_times(county, tmp_path):
+    dev = kit.enrol(county)
+    dev.houses(6)
+    path = dev.export(tmp_path / "out")
+    first = kit.import_(county, [path])[0]
+    assert first.outcome == "accepted" and first.stored == 6
+    after_first = kit.checksums(county)
+    results = kit.import_(county, [path, path]) + kit.import_(county, [path]) + kit.import_(county, [path])
+    assert [r.outcome for r in results] == ["duplicate"] * 4
+    assert all(r.accepted for r in results) and all(r.ledger_id == first.ledger_id for r in results)
+    assert kit.checksums(county) == after_first
+    assert kit.rows(county, "SELECT count(*) FROM census_revisions")[0][0] == 6
+    assert kit.rows(county, "SELECT count(*) FROM rural_house")[0][0] == 6
+    assert [r["outcome"] for r in kit.ledger(county)] == ["accepted"] + ["duplicate"] * 4
+    # a copy with another name is the same bytes: still a duplicate
+    copy = tmp_path / "renamed.censuspkg"
+    copy.write_bytes(path.read_bytes())
+    assert kit.import_(county, [copy])[0].outcome == "duplicate"
+    assert verify_county(county).ok
+
+
+def test_older_package_after_newer(county, tmp_path):
+    dev = kit.enrol(county)
+    [r1] = dev.houses(1)
+    p1 = dev.export(tmp_path / "out")                                   # seq 1: r1
+    r2 = dev.revise(kit.house(r1["data"]["building_id"], r1["data"]["village_code"], 120.45, 40.55, floors=3),
+                    record_uuid=r1["record_uuid"], parent=r1["revision_id"])
+    p2 = dev.export(tmp_path / "out")                                   # seq 2: r1, r2 (nothing acknowledged)
+    p3 = dev.export(tmp_path / "out", revisions=[r2], acknowledged_through=1)  # seq 3: only r2
+    res = kit.import_(county, [p3, p2, p1])
+    assert [r.outcome for r in res] == ["accepted"] * 3
+    assert res[0].new_records == 1 and res[1].known == 1 and res[1].stored == 1 and res[2].known == 1
+    assert res[1].out_of_order and res[2].out_of_order
+    assert [bool(r["out_of_order"]) for r in kit.ledger(county)] == [False, True, True]
+    assert _records(county) == {r1["record_uuid"]: (r2["revision_id"], "received", 0)}
+    assert kit.rows(county, "SELECT floors, census_revision FROM rural_house") == [(3, r2["revision_id"])]
+    assert not kit.rows(county, "SELECT * FROM census_conflicts")
+    assert verify_county(county).ok
+
+
+def test_conflict_keeps_both_versions(county, tmp_path):
+    a = kit.enrol(county, kit.T1, "张三")
+    b = kit.enrol(county, kit.T1, "李四")
+    [r1] = a.houses(1)
+    bid, vil = r1["data"]["building_id"], r1["data"]["village_code"]
+    ra = a.revise(kit.house(bid, vil, 120.41, 40.52, floors=2, owner_name="甲"), record_uuid=r1["record_uuid"],
+                  parent=r1["revision_id"])
+    b.revisions.append(r1)   # B took the record over from A (same revision), then both edited it
+    rb = b.revise(kit.house(bid, vil, 120.41, 40.52, floors=3, owner_name="乙"), record_uuid=r1["record_uuid"],
+                  parent=r1["revision_id"])
+    pa, pb = a.export(tmp_path / "a"), b.export(tmp_path / "b")
+    res = kit.import_(county, [pa, pb])
+    assert [r.outcome for r in res] == ["accepted", "accepted"]
+    assert res[1].conflicts == 1 and res[1].known == 1 and res[1].stored == 1
+    # every version is kept; the current one is not overwritten by the later package
+    stored = {rid for (rid,) in kit.rows(county, "SELECT revision_id FROM census_revisions")}
+    assert stored == {r1["revision_id"], ra["revision_id"], rb["revision_id"]}
+    assert _records(county) == {r1["record_uuid"]: (ra["revision_id"], "received", 1)}
+    [(status, ids)] = kit.rows(county, "SELECT status, revision_ids FROM census_conflicts")
+    assert status == "open" and set(json.loads(ids)) == {ra["revision_id"], rb["revision_id"]}
+    assert kit.rows(county, "SELECT owner_name, census_conflict FROM rural_house") == [("甲", 1)]
+    # the feedback names both versions for the township to settle
+    path, fb = issue_feedback(county, township=kit.T1, out_dir=tmp_path / "fb")
+    items = [i for i in fb.items if i.state == "conflict"]
+    assert {i.revision_id for i in items} == {ra["revision_id"], rb["revision_id"]}
+    assert all("两台设备" in i.message_zh and "two devices" in i.message_en for i in items)
+    assert fb.acknowledged_through == {a.device_id: 1, b.device_id: 1}
+    keys = kit.rows(county, "SELECT value FROM census_settings WHERE key='county_sign_public_key'")[0][0]
+    assert load_feedback(path, county_sign_public_key=keys).items == fb.items
+    # importing either package again changes nothing
+    before = kit.checksums(county)
+    assert [r.outcome for r in kit.import_(county, [pb, pa])] == ["duplicate", "duplicate"]
+    assert kit.checksums(county) == before
+    assert verify_county(county).ok
+
+
+def test_invalid_records_stored_never_dropped(county, tmp_path):
+    dev = kit.enrol(county)
+    good = dev.houses(3)
+    vs = kit.VILLAGES[kit.T1]
+    dev.revise(kit.house("BX1", vs[0], 120.42, 40.55, year_built=2021))            # after the reference point
+    dev.revise(kit.house("BX2", "211481199999", 120.42, 40.56))                    # unknown village
+    path = dev.export(tmp_path / "out")
+    [res] = kit.import_(county, [path])
+    assert res.outcome == "accepted" and res.stored == 5 and res.invalid == 2 and res.new_records == 5
+    states = dict(kit.rows(county, "SELECT building_id, census_state FROM rural_house"))
+    assert states["BX1"] == "has_issues" and states["BX2"] == "has_issues"
+    assert all(states[r["data"]["building_id"]] == "received" for r in good)
+    codes = {json.loads(p)[0]["code"] for (p,) in kit.rows(county, "SELECT problems FROM census_revisions WHERE valid=0")}
+    assert codes == {"REFERENCE_DATE", "DIVISION_UNKNOWN"}
+    _, fb = issue_feedback(county, township=kit.T1, out_dir=tmp_path / "fb")
+    assert sorted(i.state for i in fb.items) == ["has_issues", "has_issues"]
+    assert all(kit.has_cjk(i.message_zh) and i.message_en and i.problems for i in fb.items)
+
+
+def test_nan_and_out_of_boundary_coordinates(county, tmp_path):
+    dev = kit.enrol(county)
+    vs = kit.VILLAGES[kit.T1]
+    # 1. NaN / Infinity are not JSON: the package is refused as malformed, with the line named
+    for token in (b"NaN", b"Infinity", b"-Infinity"):
+        rev = dev.revise(kit.house("BN", vs[0], 120.42, 40.55))
+        line = kit.jsonl([rev]).replace(b"120.42,", token + b",", 1)
+        p = kit.forge_package(tmp_path / token.decode(), dev.enrolment, {"data/rural_house.jsonl": line})
+        res = kit.assert_rejected(county, p, "malformed_json")
+        assert "第 1 行" in res.message_zh and token.decode() in res.message_en
+    # 2. far outside the county, absurdly large, or swapped lon/lat: stored, marked, geometry kept verbatim
+    out = dev.revise(kit.house("BO1", vs[0], 125.5, 40.55))
+    huge = dev.revise(kit.house("BO2", vs[0], 120.42, 40.55))
+    swapped = dev.revise(kit.house("BO3", vs[0], 40.55, 120.42))
+    body = kit.jsonl([out, swapped]) + kit.jsonl([huge]).replace(b"120.42,", b"1e400,", 1)
+    p = kit.forge_package(tmp_path / "outside", dev.enrolment, {"data/rural_house.jsonl": body}, sequence=5)
+    [res] = kit.import_(county, [p])
+    assert res.outcome == "accepted" and res.invalid == 3
+    rows = dict(kit.rows(county, "SELECT building_id, geom IS NULL FROM rural_house"))
+    assert rows == {"BO1": 1, "BO2": 1, "BO3": 1}
+    problems = {json.loads(p)[0]["code"] for (p,) in kit.rows(county, "SELECT problems FROM census_revisions")}
+    assert problems <= {"GEOMETRY_OUTSIDE", "GEOMETRY_PARSE"} and "GEOMETRY_OUTSIDE" in problems
+    (content,) = kit.rows(county, "SELECT content FROM census_revisions WHERE revision_id=?", (out["revision_id"],))[0]
+    assert json.loads(content)["data"]["footprint"]["coordinates"][0][0] == [125.5, 40.55]
+    assert math.isinf(json.loads([c for (c,) in kit.rows(county, "SELECT content FROM census_revisions")
+                                  if "1e400" in c][0])["data"]["footprint"]["coordinates"][0][0][0])
+    assert verify_county(county).ok
+
+
+def test_sql_looking_strings_stored_verbatim(county, tmp_path):
+    dev = kit.enrol(county)
+    vs = kit.VILLAGES[kit.T1]
+    nasty = {
+        "owner_name": "Robert'); DROP TABLE census_records; --",
+        "remarks": "\" OR \"1\"=\"1; DELETE FROM rural_house WHERE 1=1; /* 备注 */ \x00end",
+        "use_other": "'; UPDATE census_audit SET hash='x'; --",
+    }
+    rev = dev.revise(kit.house("B'; DROP TABLE rural_house;--", vs[0], 120.42, 40.55, use="other", **nasty))
+    bad_village = dev.revise(kit.house("B2", "2114811002' OR '1'='1", 120.42, 40.56))
+    path = dev.export(tmp_path / "out")
+    [res] = kit.import_(county, [path])
+    assert res.outcome == "accepted" and res.stored == 2
+    tables = {t for (t,) in kit.rows(county, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"census_records", "rural_house", "census_audit"} <= tables
+    [(bid, owner, remarks, use_other)] = kit.rows(
+        county, "SELECT building_id, owner_name, remarks, use_other FROM rural_house WHERE census_uuid=?",
+        (rev["record_uuid"],))
+    assert (bid, owner, use_other) == ("B'; DROP TABLE rural_house;--", nasty["owner_name"], nasty["use_other"])
+    assert remarks in (nasty["remarks"], nasty["remarks"].strip())
+    (content,) = kit.rows(county, "SELECT content FROM census_revisions WHERE revision_id=?",
+                          (bad_village["revision_id"],))[0]
+    assert json.loads(content)["data"]["village_code"] == "2114811002' OR '1'='1"
+    assert kit.rows(county, "SELECT count(*) FROM rural_house")[0][0] == 2
+    assert verify_county(county).ok
+
+
+def test_audit_row_edited_found_by_verify(county, tmp_path):
+    dev = kit.enrol(county)
+    dev.houses(3)
+    path = dev.export(tmp_path / "out")
+    kit.import_(county, [path])
+    assert verify_county(county).ok
+    conn = sqlite3.connect(county)
+    # the append-only triggers stop a casual edit ...
+    try:
+        conn.execute("UPDATE census_audit SET actor='someone' WHERE seq=2")
+        edited = True
+    except sqlite3.DatabaseError:
+        edited = False
+    assert not edited
+    # ... so an attacker drops them first, then edits a row
+    conn.execute("DROP TRIGGER census_audit_no_update")
+    conn.execute("UPDATE census_audit SET detail=replace(detail, '\"township\"', '\"townshiq\"') WHERE action='enrol'")
+    conn.commit()
+    conn.close()
+    rep = verify_county(county)
+    codes = {f.code for f in rep.findings}
+    assert {"AUDIT_HASH", "AUDIT_TRIGGER"} <= codes
+    assert all(kit.has_cjk(f.message_zh) and f.message_en for f in rep.findings)
+
+
+def test_ledger_and_revision_tampering_found_by_verify(county, tmp_path):
+    dev = kit.enrol(county)
+    dev.houses(4)
+    kit.import_(county, [dev.export(tmp_path / "out")])
+
+    def tamper(sql):
+        c = sqlite3.connect(county)
+        c.execute(sql)
+        c.commit()
+        c.close()
+        return {f.code for f in verify_county(county).findings}
+
+    assert "REVISION_CONTENT" in tamper("UPDATE census_revisions SET content=replace(content, '\"floors\":2', "
+                                        "'\"floors\":9') WHERE id=1")
+    assert "LEDGER_EDITED" in tamper("UPDATE census_ledger SET file_sha256='00' WHERE id=1")
+    assert "REVISIONS_COUNT" in tamper("DELETE FROM census_revisions WHERE id=2")
+    assert "LAYER_STALE" in tamper("DELETE FROM rural_house WHERE fid=(SELECT max(fid) FROM rural_house)")
+
+
+def test_status_expected_received_and_late(county, tmp_path):
+    dev = kit.enrol(county)
+    dev.houses(4)
+    kit.import_(county, [dev.export(tmp_path / "out")])
+    rep = county_status(county, deadline="2021-06-30")
+    t1 = next(r for r in rep.townships if r["township"] == kit.T1)
+    t2 = next(r for r in rep.townships if r["township"] == kit.T2)
+    assert t1["forms"]["rural_house"]["expected"] == 10 and t1["received"] == 4 and t1["valid"] == 4
+    assert t1["expected"] >= 10 and t1["last_package"] and t2["received"] == 0 and t2["last_package"] is None
+    assert t1["late"] and t2["late"]                    # the deadline has passed and neither is complete
+    import datetime as dt
+    early = county_status(county, deadline="2099-01-01", now=dt.datetime(2021, 1, 1, tzinfo=dt.timezone.utc))
+    assert not any(r["late"] for r in early.townships)
