@@ -468,7 +468,10 @@ class Validator:
                     continue
             if p.calculation is not None:
                 try:
-                    values[name] = _fast_eval(p.calculation, values, None, refdate)
+                    calc = _fast_eval(p.calculation, values, None, refdate)
+                    if type(calc) is float and calc - calc != 0:  # NaN/±inf (e.g. 0 div 0): no JSON value
+                        calc = None
+                    values[name] = calc
                 except ExpressionError as e:
                     values[name] = None
                     problems.append(problem(Code.EXPRESSION_FAILED, prefix + name, row=row, detail=e.message_zh,

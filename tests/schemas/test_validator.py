@@ -197,3 +197,51 @@ def test_validator_never_crashes_on_arbitrary_json(validator, record):
     assert isinstance(res.ok, bool)
     for p in res.problems:
         assert p.code in Code and p.message_zh
+
+
+def test_calculation_that_divides_by_zero_stores_no_value():
+    form = compile_form({**FORM, "fields": FORM["fields"] + [
+        {"name": "ratio", "type": "calculate", "calculation": "${area} div 0"}]}, LISTS).form
+    res = Validator(form).validate({**VALID, "area": 5})
+    assert res.ok and res.record.get("ratio") is None
+
+
+def test_skipped_repeat_entries_are_cleared_not_validated():
+    form = compile_form({**FORM, "fields": [
+        {"name": "has", "type": "select_one", "choices": "yes_no", "label": L("有", "Has"), "required": True},
+        {"name": "items", "type": "repeat", "label": L("条目", "Items"), "relevant": "${has} = '1'", "min": 1,
+         "fields": [{"name": "qty", "type": "integer", "label": L("数量", "Qty"), "required": True}]},
+        {"name": "total", "type": "calculate", "calculation": "sum(${qty})"},
+    ]}, LISTS).form
+    v = Validator(form)
+    res = v.validate({"has": "0", "items": [{"qty": "x"}, {}]})
+    assert res.ok, res.problems
+    assert "items" not in res.record and res.record["total"] == 0
+    res = v.validate({"has": "1", "items": [{"qty": 2}, {"qty": 3}]})
+    assert res.ok and res.record["total"] == 5
+
+
+def test_village_must_lie_in_the_records_township():
+    form = compile_form({**FORM, "fields": [
+        {"name": "township_code", "type": "text", "label": L("乡镇代码", "Township"), "division": "township"},
+        {"name": "village_code", "type": "text", "label": L("村代码", "Village"), "division": "village"},
+    ]}, LISTS).form
+    v = Validator(form, ValidationContext(county_code="211481"))
+    assert v.validate({"township_code": "211481100", "village_code": "211481100201"}).ok
+    res = v.validate({"township_code": "211481100", "village_code": "211481101201"})
+    assert [(p.code, p.path) for p in res.errors] == [(Code.DIVISION_MISMATCH, "village_code")]
+
+
+def test_bare_names_are_refused_outside_choice_filters():
+    with pytest.raises(FormDefinitionError) as info:
+        compile_form({**FORM, "fields": [{"name": "a", "type": "integer", "label": L("甲"), "constraint": "b > 1"}]},
+                     LISTS)
+    assert Code.FORM_BAD_EXPRESSION in [p.code for p in info.value.problems]
+
+
+def test_a_comma_that_split_a_yaml_label_is_reported():
+    with pytest.raises(FormDefinitionError) as info:
+        compile_form({**FORM, "fields": [{"name": "a", "type": "text",
+                                          "label": {"zh": "甲", "en": "Integrated", "closed management": None}}]},
+                     LISTS)
+    assert any("quote" in p.message_en for p in info.value.problems)
