@@ -125,8 +125,12 @@ def import_cmd(gpkg: str, packages: tuple[str, ...], workers: int | None, as_jso
       census county import --gpkg county.gpkg usb/*.censuspkg
     """
     from sync.county_import import import_packages
+    from sync.keys import keys_path_for
 
     _need(gpkg)
+    if not keys_path_for(gpkg).is_file():
+        echo_err(f"警告/warning: 找不到县级私钥 {keys_path_for(gpkg)}，含加密表单的包将被拒收 / "
+                 "the county private key file is missing; packages with encrypted forms will be rejected")
     with progress("导入回传包 / importing", total=len(packages)) as advance:
         results = import_packages(gpkg, list(packages), workers=workers, progress=callback_progress(advance),
                                   on_result=None if as_json else (lambda r: click.echo(r.line())))
@@ -234,3 +238,56 @@ def verify_cmd(gpkg: str, as_json: bool) -> None:
         echo_err(("完好 / intact: " if rep.ok else f"发现 {len(rep.findings)} 处问题 / {len(rep.findings)} findings: ") + summary)
     if not rep.ok:
         raise SystemExit(EXIT_INVALID)
+
+
+@county.command("review")
+@GPKG_OPTION
+@click.argument("record_uuid")
+@click.option("--approve", "state", flag_value="approved", help="审核通过 / approve.")
+@click.option("--reject", "state", flag_value="rejected", help="退回乡镇 / send back to the township.")
+@click.option("--reset", "state", flag_value="received", help="恢复为待审 / back to received.")
+@click.option("--note", default=None, help="审核意见 / reviewer's note (shown to the township when rejected).")
+@JSON_OPTION
+@handle_errors
+def review_cmd(gpkg: str, record_uuid: str, state: str | None, note: str | None, as_json: bool) -> None:
+    """审核一条记录 / Approve or reject one record (recorded in the audit log).
+
+    \b
+    Example:
+      census county review --gpkg county.gpkg 1b4e28ba-2fa1-41d2-883f-0016d3cca427 --approve
+      census county review --gpkg county.gpkg 1b4e28ba-2fa1-41d2-883f-0016d3cca427 --reject --note "面积有误"
+    """
+    from sync.county import review_record
+
+    _need(gpkg)
+    if state is None:
+        raise CommandFailed("请给出 --approve、--reject 或 --reset", "give --approve, --reject or --reset", 2)
+    rec = review_record(gpkg, record_uuid, state=state, note=note)
+    if as_json:
+        emit_json(rec)
+    else:
+        click.echo(f"{record_uuid}: {rec['review_state']}")
+
+
+@county.command("resolve")
+@GPKG_OPTION
+@click.argument("record_uuid")
+@click.option("--keep", required=True, help="保留为当前版本的修订编号 / the revision id to keep as current.")
+@click.option("--note", default=None, help="说明 / note for the audit log.")
+@JSON_OPTION
+@handle_errors
+def resolve_cmd(gpkg: str, record_uuid: str, keep: str, note: str | None, as_json: bool) -> None:
+    """解决冲突：选定一个版本 / Settle a conflict: one version becomes current, the others are kept aside.
+
+    \b
+    Example:
+      census county resolve --gpkg county.gpkg 1b4e28ba-2fa1-41d2-883f-0016d3cca427 --keep 6f1c…
+    """
+    from sync.county import resolve_conflict
+
+    _need(gpkg)
+    rec = resolve_conflict(gpkg, record_uuid, keep=keep, note=note)
+    if as_json:
+        emit_json(rec)
+    else:
+        click.echo(f"{record_uuid}: current {rec['current_revision_id']} ({rec['review_state']})")

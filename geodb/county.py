@@ -461,17 +461,31 @@ class CountyDB:
     @contextmanager
     def transaction(self) -> Iterator["CountyDB"]:
         """BEGIN IMMEDIATE … COMMIT; anything raised rolls everything back."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise self._locked(e) from e
         self._head = None
         try:
             yield self
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
         else:
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise self._locked(e) from e
         finally:
             self._head = None
+
+    def _locked(self, e: sqlite3.OperationalError) -> CountyDBError:
+        return CountyDBError(f"县级地理数据库 {self.path.name} 正被其他程序占用（{e}）；请关闭 QGIS 等程序后重试，本包未写入任何内容",
+                             f"the county geodatabase {self.path.name} is busy ({e}); close QGIS or other programs "
+                             "and try again — nothing of this package was written")
 
     # -- settings -------------------------------------------------------------------------------------
     def settings(self) -> dict[str, str]:
@@ -611,21 +625,16 @@ class CountyDB:
 
     # -- revisions and records ------------------------------------------------------------------------
     def known_revisions(self, revision_ids: Sequence[str]) -> dict[str, str]:
-        """revision_id → record_uuid for those already stored."""
-        out: dict[str, str] = {}
-        for chunk in _chunks(list(revision_ids)):
-            out.update(self.conn.execute(
-                f"SELECT revision_id, record_uuid FROM census_revisions WHERE revision_id IN ({','.join('?' * len(chunk))})",
-                chunk))
-        return out
+        """revision_id → record_uuid for those already stored (one statement: ids passed as a JSON array)."""
+        ids = json.dumps(list(revision_ids))
+        return dict(self.conn.execute(
+            "SELECT revision_id, record_uuid FROM census_revisions WHERE revision_id IN (SELECT value FROM json_each(?))",
+            (ids,)))
 
     def records_by_uuid(self, uuids: Sequence[str]) -> dict[str, dict]:
-        out: dict[str, dict] = {}
-        for chunk in _chunks(list(uuids)):
-            for r in _dict_rows(self.conn.execute(
-                    f"SELECT * FROM census_records WHERE record_uuid IN ({','.join('?' * len(chunk))})", chunk)):
-                out[r["record_uuid"]] = r
-        return out
+        cur = self.conn.execute("SELECT * FROM census_records WHERE record_uuid IN (SELECT value FROM json_each(?))",
+                                (json.dumps(list(uuids)),))
+        return {r["record_uuid"]: r for r in _dict_rows(cur)}
 
     def revision_nodes(self, uuids: Sequence[str]) -> dict[str, list[tuple[str, str | None, str, int]]]:
         """record_uuid → [(revision_id, parent_revision_id, created_at, set_aside)] of stored revisions."""

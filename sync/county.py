@@ -452,6 +452,99 @@ def verify_county(gpkg_path: str | Path, *, check_archive: bool = True) -> Verif
         return VerifyReport(findings, chain.rows, len(ledger), n_rev, int(n_rec))
 
 
+
+
+
+# ---------------------------------------------------------------------------------------------------
+# review and conflict resolution (the reviewer's side of the review states)
+
+def review_record(gpkg_path: str | Path, record_uuid: str, *, state: str, note: str | None = None,
+                  actor: str | None = None) -> dict:
+    """Set a record's review state to ``approved`` or ``rejected`` (or back to ``received``).
+
+    A record in conflict, or whose current version has issues, cannot be approved: resolve or fix first.
+    """
+    if state not in ("approved", "rejected", "received"):
+        raise CountyError(f"审核结果“{state}”无效，应为 approved、rejected 或 received",
+                          f"review state '{state}' is not approved, rejected or received")
+    with CountyDB.open(gpkg_path) as db:
+        rec = db.record(record_uuid)
+        if rec is None:
+            raise CountyError(f"没有记录 {record_uuid}", f"no record {record_uuid}")
+        if state == "approved" and rec["has_conflict"]:
+            raise CountyError("该记录有未解决的冲突，请先用 census county resolve 选定版本",
+                              "the record has an open conflict; resolve it first (census county resolve)")
+        if state == "approved" and not rec["valid"]:
+            raise CountyError("该记录的当前版本有问题，不能审核通过；请退回乡镇修改",
+                              "the record's current version has issues and cannot be approved; send it back")
+        if state == "received" and not rec["valid"]:
+            state = "has_issues"
+        spec = db.layer_specs()[rec["form_id"]]
+        at = utc_now()
+        with db.transaction():
+            db.update_records([{"record_uuid": record_uuid, "review_state": state, "review_note": note,
+                                "reviewed_by": actor or _actor(), "updated_at": at}])
+            db.set_feature_state(spec, [(state, rec["has_conflict"], record_uuid)])
+            db.append_audit("review", record_uuid, {"revision_id": rec["current_revision_id"], "from": rec["review_state"],
+                                                    "to": state, "note": note}, actor=actor, at=at)
+        return db.record(record_uuid)
+
+
+def _actor() -> str:
+    from geodb.county import actor_name
+    return actor_name()
+
+
+def resolve_conflict(gpkg_path: str | Path, record_uuid: str, *, keep: str, note: str | None = None,
+                     actor: str | None = None, forms: Mapping | None = None) -> dict:
+    """Settle an open conflict: ``keep`` (one of its versions) becomes current, the others are set aside
+    (kept, never deleted). A later edit of a set-aside version opens a new conflict."""
+    from geodb import gpkg as gp
+    from geodb.county import Flattener, geojson_to_shapes
+    from schemas.validator import DivisionRegister, ValidationContext, Validator
+
+    with CountyDB.open(gpkg_path) as db:
+        open_ = [c for c in db.conflicts(status="open") if c["record_uuid"] == record_uuid]
+        conflict = open_[0] if open_ else None
+        if conflict is None:
+            raise CountyError(f"记录 {record_uuid} 没有未解决的冲突", f"record {record_uuid} has no open conflict")
+        tips = json.loads(conflict["revision_ids"])
+        if keep not in tips:
+            raise CountyError(f"版本 {keep} 不是该冲突的版本之一：{', '.join(tips)}",
+                              f"{keep} is not one of the conflicting versions: {', '.join(tips)}")
+        rev = db.revision(keep)
+        if forms is None:
+            from schemas.catalogue import all_forms
+            forms = all_forms()
+        spec = db.layer_specs()[rev["form_id"]]
+        ctx = ValidationContext(county_code=db.county,
+                                divisions=DivisionRegister(frozenset(db.townships()), frozenset(db.villages())),
+                                boundary=db.boundary(), report_unknown_fields=False)
+        data = json.loads(rev["content"])["data"]
+        result = Validator(forms[rev["form_id"]], ctx).validate_many([data])[0]
+        flat = Flattener(spec)
+        row = flat.row(result.record)
+        valid = int(rev["valid"])
+        state = "received" if valid else "has_issues"
+        if spec.geometry_type:
+            row = [gp.encode(geojson_to_shapes([flat.geometry(result.record)]))[0]] + row
+        at = utc_now()
+        others = [t for t in tips if t != keep]
+        with db.transaction():
+            db.set_aside(others)
+            db.update_conflict(conflict["id"], {"status": "resolved", "resolved_at": at, "updated_at": at,
+                                                "resolved_by": actor or _actor(),
+                                                "resolution": json.dumps({"keep": keep, "set_aside": others,
+                                                                          "note": note}, ensure_ascii=False)})
+            db.update_records([{"record_uuid": record_uuid, "current_revision_id": keep, "review_state": state,
+                                "has_conflict": 0, "valid": valid, "updated_at": at}])
+            db.replace_features(spec, [[*row, record_uuid, keep, rev["township"], state, 0, valid]])
+            db.append_audit("resolve", record_uuid, {"keep": keep, "set_aside": others, "note": note},
+                            actor=actor, at=at)
+        return db.record(record_uuid)
+
+
 __all__ = ["init_county", "enrol_device", "county_status", "set_deadline", "issue_feedback", "verify_county",
+           "review_record", "resolve_conflict",
            "InitResult", "StatusReport", "VerifyReport", "Finding", "CountyError", "divisions_from_sample",
            "divisions_from_boundaries", "parse_deadline"]

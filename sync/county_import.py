@@ -33,7 +33,7 @@ from geodb import gpkg as gp
 
 from . import keys as K
 from .formats import utc_now
-from .merge import Node, RecordState, merge_record
+from .merge import MergeOutcome, Node, RecordState, merge_record
 from .package import DeviceInfo, PackageRejected, _write_atomic, open_package
 
 QUARANTINE_DIR = "quarantine"
@@ -326,7 +326,7 @@ def _clean_temp(gpkg_path: Path) -> None:
 class Importer:
     """Applies prepared packages to an open county geodatabase."""
 
-    def __init__(self, db: CountyDB, specs: Mapping[str, LayerSpec], *, actor: str | None = None):
+    def __init__(self, db: CountyDB, specs: Mapping[str, LayerSpec]):
         self.db = db
         self.specs = dict(specs)
 
@@ -371,6 +371,7 @@ class Importer:
                 return res
             except _Reject as e:
                 prep.rejection = (e.reason, e.zh, e.en)
+                (self.db.path.parent / archive).unlink(missing_ok=True)   # only accepted packages are archived
         # rejected: keep a copy and say why, then the ledger row
         reason = prep.rejection
         _write_quarantine(self.db.path, prep, reason, at)
@@ -378,6 +379,19 @@ class Importer:
             res.ledger_id = self._ledger_only(prep, "rejected", reason, at)
         res.outcome, res.reason_code, res.message_zh, res.message_en = "rejected", reason[0], reason[1], reason[2]
         return res
+
+    @staticmethod
+    def _merge(u: str, idx: list[int], revs: list[tuple], rec: dict | None, nodes: Mapping, conflicts: Mapping,
+               form_id: str, township: str) -> MergeOutcome:
+        incoming = [Node(revs[i][0], revs[i][2], revs[i][7]) for i in idx]
+        state = None
+        if rec is not None:
+            ns = {rid: Node(rid, par, ca) for rid, par, ca, _ in nodes.get(u, [])}
+            aside = frozenset(rid for rid, _, _, a in nodes.get(u, []) if a)
+            oc = conflicts.get(u)
+            state = RecordState(u, form_id, township, rec["current_revision_id"], ns, aside,
+                                tuple(json.loads(oc["revision_ids"])) if oc else None)
+        return merge_record(state, incoming, u)
 
     def _apply_accepted(self, prep: Prepared, res: PackageResult, at: str, archive: str) -> None:
         db = self.db
@@ -442,15 +456,11 @@ class Importer:
             if rec is not None and all(revs[i][0] in known for i in idx):
                 counts["known"] += len(idx)      # nothing new for this record: no need to load its history
                 continue
-            incoming = [Node(revs[i][0], revs[i][2], revs[i][7]) for i in idx]
-            state = None
-            if rec is not None:
-                ns = {rid: Node(rid, par, ca) for rid, par, ca, _ in nodes.get(u, [])}
-                aside = frozenset(rid for rid, _, _, a in nodes.get(u, []) if a)
-                oc = conflicts.get(u)
-                state = RecordState(u, form_id, township, rec["current_revision_id"], ns, aside,
-                                    tuple(json.loads(oc["revision_ids"])) if oc else None)
-            out = merge_record(state, incoming, u)
+            if rec is None and len(idx) == 1:     # the common case: a record seen for the first time
+                rid = revs[idx[0]][0]
+                out = MergeOutcome(u, "new", rid, None, [rid], [], (rid,))
+            else:
+                out = self._merge(u, idx, revs, rec, nodes, conflicts, form_id, township)
             counts["known"] += len(out.known)
             if not out.stored:
                 continue
@@ -482,11 +492,15 @@ class Importer:
                 feat_replace.setdefault(form_id, []).append(
                     [*prep.rows[ci], u, cur, township, state_name, in_conflict, cur_valid])
                 counts["advanced"] += 1
-            elif in_conflict != rec["has_conflict"]:
-                record_updates.append({"record_uuid": u, "current_revision_id": cur, "review_state": rec["review_state"],
+            elif in_conflict != rec["has_conflict"] or rec["review_state"] == "approved":
+                # an approval covered the versions known then: a new version needs review again
+                state_name = rec["review_state"]
+                if state_name == "approved":
+                    state_name = "received" if rec["valid"] else "has_issues"
+                record_updates.append({"record_uuid": u, "current_revision_id": cur, "review_state": state_name,
                                        "has_conflict": in_conflict, "valid": rec["valid"],
                                        "key_value": rec["key_value"], "last_package_id": lid, "updated_at": at})
-                feat_state.setdefault(form_id, []).append((rec["review_state"], in_conflict, u))
+                feat_state.setdefault(form_id, []).append((state_name, in_conflict, u))
             if out.in_conflict:
                 counts["conflicts"] += 1
                 if out.conflict_opened:

@@ -507,6 +507,10 @@ def write_feedback(fb: Feedback, out_dir: str | os.PathLike) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     stamp = fb.issued_at.replace(":", "").replace("-", "").replace("+0000", "Z")[:16]
     path = out / f"feedback_{fb.county}_{fb.township}_{stamp}.json"
+    k = 2
+    while path.exists():
+        path = out / f"feedback_{fb.county}_{fb.township}_{stamp}_{k}.json"
+        k += 1
     _write_atomic(path, json.dumps(fb.to_dict(), ensure_ascii=False, indent=2).encode("utf-8"))
     return path
 

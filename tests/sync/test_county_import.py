@@ -222,3 +222,43 @@ def test_status_expected_received_and_late(county, tmp_path):
     import datetime as dt
     early = county_status(county, deadline="2099-01-01", now=dt.datetime(2021, 1, 1, tzinfo=dt.timezone.utc))
     assert not any(r["late"] for r in early.townships)
+
+
+def test_review_and_resolve_conflict(county, tmp_path):
+    import pytest
+
+    from sync.county import CountyError, resolve_conflict, review_record
+
+    a = kit.enrol(county, kit.T1, "张三")
+    b = kit.enrol(county, kit.T1, "李四")
+    r1, r_other = a.houses(2)
+    bid, vil = r1["data"]["building_id"], r1["data"]["village_code"]
+    ra = a.revise(kit.house(bid, vil, 120.41, 40.52, owner_name="甲"), record_uuid=r1["record_uuid"], parent=r1["revision_id"])
+    b.revisions.append(r1)
+    rb = b.revise(kit.house(bid, vil, 120.41, 40.52, owner_name="乙"), record_uuid=r1["record_uuid"], parent=r1["revision_id"])
+    kit.import_(county, [a.export(tmp_path / "a"), b.export(tmp_path / "b")])
+    with pytest.raises(CountyError):
+        review_record(county, r1["record_uuid"], state="approved")          # not while in conflict
+    with pytest.raises(CountyError):
+        resolve_conflict(county, r1["record_uuid"], keep=r_other["revision_id"], forms=kit.forms())
+    rec = resolve_conflict(county, r1["record_uuid"], keep=rb["revision_id"], note="核实为乙", forms=kit.forms())
+    assert rec["current_revision_id"] == rb["revision_id"] and rec["has_conflict"] == 0
+    assert kit.rows(county, "SELECT owner_name, census_conflict FROM rural_house WHERE census_uuid=?",
+                    (r1["record_uuid"],)) == [("乙", 0)]
+    assert kit.rows(county, "SELECT set_aside FROM census_revisions WHERE revision_id=?", (ra["revision_id"],)) == [(1,)]
+    assert kit.rows(county, "SELECT status FROM census_conflicts") == [("resolved",)]
+    assert review_record(county, r1["record_uuid"], state="approved")["review_state"] == "approved"
+    rej = review_record(county, r_other["record_uuid"], state="rejected", note="面积有误")
+    assert rej["review_state"] == "rejected"
+    _, fb = issue_feedback(county, township=kit.T1, out_dir=tmp_path / "fb")
+    assert [(i.record_uuid, i.state) for i in fb.items] == [(r_other["record_uuid"], "rejected")]
+    assert "面积有误" in fb.items[0].message_zh
+    # A keeps editing its set-aside version: a new conflict, nothing overwritten
+    a.revise(kit.house(bid, vil, 120.41, 40.52, owner_name="甲2"), record_uuid=r1["record_uuid"], parent=ra["revision_id"])
+    [res] = kit.import_(county, [a.export(tmp_path / "a", revisions=a.revisions[-1:], acknowledged_through=1)])
+    assert res.conflicts == 1
+    assert kit.rows(county, "SELECT owner_name, census_conflict, census_state FROM rural_house WHERE census_uuid=?",
+                    (r1["record_uuid"],)) == [("乙", 1, "received")]
+    actions = [a for (a,) in kit.rows(county, "SELECT action FROM census_audit ORDER BY seq")]
+    assert actions.count("review") == 2 and actions.count("resolve") == 1
+    assert verify_county(county).ok
