@@ -24,6 +24,7 @@ class Code(str, enum.Enum):
     TYPE_TEXT = "TYPE_TEXT"
     TEXT_TOO_LONG = "TEXT_TOO_LONG"
     CHOICE_UNKNOWN = "CHOICE_UNKNOWN"
+    CHOICE_NOT_OFFERED = "CHOICE_NOT_OFFERED"
     CONSTRAINT = "CONSTRAINT"
     REFERENCE_DATE = "REFERENCE_DATE"
     YEAR_RANGE = "YEAR_RANGE"
@@ -69,6 +70,9 @@ TEMPLATES: dict[Code, tuple[str, str]] = {
                          "'{label_en}' is too long ({length} characters); shorten it to {limit}"),
     Code.CHOICE_UNKNOWN: ("“{label_zh}”的选项“{value}”不在代码表 {list_name} 中，请从列表中选择",
                           "'{label_en}': '{value}' is not in code list {list_name}; pick a listed option"),
+    Code.CHOICE_NOT_OFFERED: ("“{label_zh}”的选项“{value}”不适用于本记录（按表单的筛选条件不可选），请重新选择",
+                              "'{label_en}': option '{value}' is not offered for this record by the form's filter; "
+                              "choose another"),
     Code.CONSTRAINT: ("“{label_zh}”的值不符合要求", "'{label_en}' does not satisfy its rule"),
     Code.REFERENCE_DATE: ("“{label_zh}”不能晚于普查标准时点 2020-12-31，请核实后重填",
                           "'{label_en}' cannot be after the census reference point 2020-12-31; check and correct it"),

@@ -272,6 +272,8 @@ class _Plan:
     max_length: int | None = None
     division: Division | None = None
     descendants: tuple["_Plan", ...] = ()
+    choice_filter: Expression | None = None
+    choice_rows: dict | None = None      # choice name → {"name": …, filter columns…} for choice_filter
 
 
 def _descendants(plans: list[_Plan]):
@@ -369,9 +371,14 @@ class Validator:
         self.context = context or ValidationContext()
         self._plans = _plans(form.fields)
         lists = {cl.name: cl.names() for cl in form.choice_lists}
+        rows = {cl.name: {c.name: {"name": c.name, **dict(c.filters)} for c in cl.choices}
+                for cl in form.choice_lists}
         for p in self._iter_plans(self._plans):
             if p.f.choices:
                 p.choices = lists.get(p.f.choices)
+                if p.f.choice_filter:
+                    p.choice_filter = compile_expression(p.f.choice_filter)
+                    p.choice_rows = rows.get(p.f.choices)
         self._known = {p.name for p in self._plans}
         self._township_fields = [p.name for p in self._iter_plans(self._plans) if p.division is Division.TOWNSHIP]
         self._boundary = None
@@ -501,6 +508,11 @@ class Validator:
                                             list_name=p.f.choices, **p.label))
                     values[name] = None
                     continue
+                if p.choice_filter is not None:
+                    pr = self._check_choice_filter(p, prefix + name, row, v, values, refdate)
+                    if pr is not None:
+                        problems.append(pr)
+                        continue
             if p.max_length is not None and type(v) is str and len(v) > p.max_length:
                 problems.append(problem(Code.TEXT_TOO_LONG, prefix + name, row=row, length=len(v),
                                         limit=p.max_length, **p.label))
@@ -551,11 +563,27 @@ class Validator:
         n = len(instances)
         if p.f.repeat_min is not None and n < p.f.repeat_min:
             problems.append(problem(Code.REPEAT_MIN, prefix + name, row=row, min=p.f.repeat_min, count=n, **p.label))
-        elif p.required and n == 0:
+        elif n == 0 and (p.required or p.required_if is not None) and self._is_required(
+                p, values, self.context.reference_date):
             problems.append(problem(Code.REPEAT_MIN, prefix + name, row=row, min=1, count=0, **p.label))
         if p.f.repeat_max is not None and n > p.f.repeat_max:
             problems.append(problem(Code.REPEAT_MAX, prefix + name, row=row, max=p.f.repeat_max, count=n, **p.label))
         return instances
+
+    @staticmethod
+    def _check_choice_filter(p: _Plan, path: str, row: int | None, v: Any, values: Mapping,
+                             refdate: dt.date) -> Problem | None:
+        """A chosen option must be one the form's choice filter offers for this record (ODK only shows
+        those; a spreadsheet or another tool can still send any code)."""
+        for x in (v if type(v) is list else (v,)):
+            try:
+                offered = _truthy(p.choice_filter.evaluate(values, p.choice_rows.get(x, {"name": x}),
+                                                           reference_date=refdate))
+            except ExpressionError as e:
+                return problem(Code.EXPRESSION_FAILED, path, row=row, detail=e.message_zh, **p.label)
+            if not offered:
+                return problem(Code.CHOICE_NOT_OFFERED, path, row=row, value=str(x)[:40], **p.label)
+        return None
 
     @staticmethod
     def _is_required(p: _Plan, values: Mapping, refdate: dt.date) -> bool:

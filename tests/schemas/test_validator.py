@@ -245,3 +245,27 @@ def test_a_comma_that_split_a_yaml_label_is_reported():
                                           "label": {"zh": "甲", "en": "Integrated", "closed management": None}}]},
                      LISTS)
     assert any("quote" in p.message_en for p in info.value.problems)
+
+
+def test_choice_filter_is_enforced():
+    lists = {**LISTS, "htype": compile_choice_list({"name": "htype", "label": L("灾种", "Hazard"), "choices": [
+        {"name": "landslide", "zh": "滑坡", "en": "Landslide", "family": "geological"},
+        {"name": "earthquake", "zh": "地震", "en": "Earthquake", "family": "earthquake"}]})}
+    form = compile_form({**FORM, "fields": [
+        {"name": "fam", "type": "text", "label": L("类别", "Family")},
+        {"name": "t", "type": "select_one", "choices": "htype", "label": L("灾种", "Hazard"),
+         "choice_filter": "family = ${fam}"}]}, lists).form
+    v = Validator(form)
+    assert v.validate({"fam": "geological", "t": "landslide"}).ok
+    res = v.validate({"fam": "geological", "t": "earthquake"})
+    assert [(p.code, p.path) for p in res.errors] == [(Code.CHOICE_NOT_OFFERED, "t")]
+
+
+def test_conditionally_required_repeat():
+    form = compile_form({**FORM, "fields": [
+        {"name": "has", "type": "select_one", "choices": "yes_no", "label": L("有", "Has")},
+        {"name": "items", "type": "repeat", "label": L("条目", "Items"), "required": "${has} = '1'",
+         "fields": [{"name": "qty", "type": "integer", "label": L("数量", "Qty")}]}]}, LISTS).form
+    v = Validator(form)
+    assert v.validate({"has": "0"}).ok
+    assert [p.code for p in v.validate({"has": "1"}).errors] == [Code.REPEAT_MIN]
