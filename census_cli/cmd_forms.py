@@ -9,7 +9,7 @@ import click
 from schemas.catalogue import all_forms, get_form
 from schemas.errors import Code
 
-from .common import EXIT_INVALID, emit_json, handle_errors
+from .common import EXIT_INVALID, EXIT_USAGE, CommandFailed, emit_json, handle_errors
 
 
 @click.group()
@@ -162,6 +162,11 @@ def validate_cmd(form_id: str, file: str, county: str | None, as_json: bool) -> 
     from schemas.records_io import read_records
     from schemas.validator import ValidationContext, Validator
 
+    from schemas.divisions import Division, level_of
+
+    if county is not None and level_of(county) is not Division.COUNTY:
+        raise CommandFailed(f"--county 应为 6 位县级行政区划代码，而不是“{county}”",
+                            f"--county must be a 6-digit county code, not '{county}'", EXIT_USAGE)
     form = get_form(form_id)
     validator = Validator(form, ValidationContext(county_code=county, report_unknown_fields=False))
     rows = list(read_records(file, sheet=form.id))

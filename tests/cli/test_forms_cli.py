@@ -112,3 +112,10 @@ def test_export_then_import_xlsform(tmp_path):
     r = run("forms", "import-xlsform", str(xlsx), "--out", str(tmp_path / "y"))
     assert r.exit_code == 0, r.output
     assert (tmp_path / "y" / "rural_house.yaml").is_file()
+
+
+def test_bad_county_option_is_a_usage_error(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("[]", encoding="utf-8")
+    r = run("forms", "validate", "rural_house", str(path), "--county", "2114")
+    assert r.exit_code == 2 and "--county" in r.output

@@ -1,0 +1,115 @@
+"""The records table: a thin ``QAbstractTableModel`` over plain :class:`~census_desktop.logic.Row` objects.
+
+Sorting and filtering run in plain Python over the row list (:func:`logic.sort_rows`,
+:func:`logic.filter_rows`) and the model only keeps a list of visible row indexes, so Qt calls
+``data`` just for the rows on screen.  (A ``QSortFilterProxyModel`` would call back into Python for
+every row and column on each filter keystroke: ~10× slower at 100,000 records.)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from PyQt5.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PyQt5.QtGui import QBrush, QColor
+
+from . import i18n
+from .logic import COLUMN_TITLES, COLUMNS, Row, filter_rows, sort_rows, status_text
+
+# Calm status colours: pale backgrounds, readable on any screen.
+STATUS_COLOURS = {
+    "draft": "#fff4d6",       # pale amber
+    "final": "#e3f4e1",       # pale green
+    "has_issues": "#fde2e0",  # pale red
+    "conflict": "#f9cfcf",
+    "rejected": "#f9cfcf",
+    "exported": "#e0ecfa",    # pale blue
+    "todo": "#ffffff",
+}
+STATUS_TEXT_COLOURS = {"has_issues": "#a12a1f", "conflict": "#a12a1f", "rejected": "#a12a1f", "todo": "#6b6b6b"}
+
+ROW_ROLE = Qt.UserRole + 1
+
+
+class RecordsModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list[Row] = []
+        self._visible: list[int] = []
+        self._text = ""
+        self._statuses: set[str] | None = None
+        self._sort: tuple[str, bool] | None = None
+        self._brushes = {k: QBrush(QColor(v)) for k, v in STATUS_COLOURS.items()}
+        self._fg = {k: QBrush(QColor(v)) for k, v in STATUS_TEXT_COLOURS.items()}
+
+    # -- data in ---------------------------------------------------------------------------------------
+    def set_rows(self, rows: Sequence[Row]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._visible = self._compute()
+        self.endResetModel()
+
+    def set_filter(self, text: str = "", statuses: Iterable[str] | None = None) -> None:
+        self._text = text
+        self._statuses = set(statuses) if statuses is not None else None
+        self.beginResetModel()
+        self._visible = self._compute()
+        self.endResetModel()
+
+    def _compute(self) -> list[int]:
+        idx = filter_rows(self._rows, self._text, self._statuses)
+        if self._sort is not None:
+            idx = sort_rows(self._rows, idx, *self._sort)
+        return idx
+
+    # -- Qt model ------------------------------------------------------------------------------------
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._visible)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(self, index: QModelIndex, role: int = Qt.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[self._visible[index.row()]]
+        col = COLUMNS[index.column()]
+        if role == Qt.DisplayRole:
+            if col == "status":
+                return status_text(row.status, i18n.language())
+            if col == "errors":
+                return str(row.errors) if row.errors else ""
+            return row.value(col)
+        if role == Qt.BackgroundRole:
+            return self._brushes.get(row.status)
+        if role == Qt.ForegroundRole:
+            return self._fg.get(row.status)
+        if role == Qt.TextAlignmentRole and col == "errors":
+            return int(Qt.AlignRight | Qt.AlignVCenter)
+        if role == ROW_ROLE:
+            return row
+        return None
+
+    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole) -> Any:
+        if role == Qt.DisplayRole and orientation == Qt.Horizontal:
+            zh, en = COLUMN_TITLES[COLUMNS[section]]
+            return en if i18n.language() == "en" else zh
+        return None
+
+    def sort(self, column: int, order=Qt.AscendingOrder) -> None:
+        self.layoutAboutToBeChanged.emit()
+        self._sort = (COLUMNS[column], order == Qt.DescendingOrder)
+        self._visible = sort_rows(self._rows, self._visible, *self._sort)
+        self.layoutChanged.emit()
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def row_at(self, visible_row: int) -> Row:
+        return self._rows[self._visible[visible_row]]
+
+    @property
+    def total(self) -> int:
+        return len(self._rows)
+
+    @property
+    def shown(self) -> int:
+        return len(self._visible)
