@@ -240,6 +240,24 @@ class Row:
         return getattr(self, column)
 
 
+_LOCAL: dict[str, str] = {}
+
+
+def local_minute(stamp: str) -> str:
+    """A stored UTC timestamp ('2021-06-01T08:00:00.000Z') as local 'YYYY-MM-DD HH:MM' (cached per minute)."""
+    key = stamp[:16]
+    out = _LOCAL.get(key)
+    if out is None:
+        try:
+            t = dt.datetime.fromisoformat(key).replace(tzinfo=dt.timezone.utc).astimezone()
+            out = t.strftime("%Y-%m-%d %H:%M")
+        except ValueError:
+            out = key.replace("T", " ")
+        if len(_LOCAL) < 100_000:
+            _LOCAL[key] = out
+    return out
+
+
 def display_status(rec: Mapping[str, Any]) -> str:
     status = rec.get("status") or "draft"
     if status == "final" and rec.get("exported_seq"):
@@ -261,7 +279,7 @@ def record_rows(records: Iterable[Mapping[str, Any]], form_id: str, *, workmap: 
         village_code = (w or {}).get("village_code") or ""
         village = names.get(village_code, village_code)
         status = display_status(r)
-        upd = (r.get("updated_at") or "")[:16].replace("T", " ")
+        upd = local_minute(r.get("updated_at") or "")
         rows.append(Row(r["record_uuid"], key, village, status, int(r.get("error_count") or 0), upd, form_id,
                         key if w else None, f"{key} {village} {status_text(status, lang)}".lower()))
         seen.add(key)
@@ -276,21 +294,21 @@ def record_rows(records: Iterable[Mapping[str, Any]], form_id: str, *, workmap: 
     return rows
 
 
-def filter_rows(rows: Sequence[Row], text: str = "", statuses: Iterable[str] | None = None) -> list[int]:
+def filter_rows(rows: Sequence[Row], text: str = "", statuses: Iterable[str] | None = None, *,
+                order: Sequence[int] | None = None) -> list[int]:
     """Indexes of the rows whose text contains every word of ``text`` (any case) and whose status is
-    one of ``statuses`` (all when None)."""
+    one of ``statuses`` (all when None), in ``order`` (default: row order)."""
     words = text.lower().split()
     wanted = set(statuses) if statuses is not None else None
+    idx = range(len(rows)) if order is None else order
     if not words and wanted is None:
-        return list(range(len(rows)))
-    out = []
-    for i, r in enumerate(rows):
-        if wanted is not None and r.status not in wanted:
-            continue
-        s = r.search
-        if all(w in s for w in words):
-            out.append(i)
-    return out
+        return list(idx)
+    if wanted is not None:
+        idx = [i for i in idx if rows[i].status in wanted]
+    if len(words) == 1:
+        w = words[0]
+        return [i for i in idx if w in rows[i].search]
+    return [i for i in idx if all(w in rows[i].search for w in words)]
 
 
 def sort_rows(rows: Sequence[Row], indexes: list[int], column: str, descending: bool = False) -> list[int]:

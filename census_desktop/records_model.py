@@ -39,6 +39,7 @@ class RecordsModel(QAbstractTableModel):
         self._text = ""
         self._statuses: set[str] | None = None
         self._sort: tuple[str, bool] | None = None
+        self._order: list[int] = []      # every row, in the current sort order
         self._brushes = {k: QBrush(QColor(v)) for k, v in STATUS_COLOURS.items()}
         self._fg = {k: QBrush(QColor(v)) for k, v in STATUS_TEXT_COLOURS.items()}
 
@@ -46,6 +47,9 @@ class RecordsModel(QAbstractTableModel):
     def set_rows(self, rows: Sequence[Row]) -> None:
         self.beginResetModel()
         self._rows = list(rows)
+        self._order = list(range(len(self._rows)))
+        if self._sort is not None:
+            self._order = sort_rows(self._rows, self._order, *self._sort)
         self._visible = self._compute()
         self.endResetModel()
 
@@ -57,10 +61,8 @@ class RecordsModel(QAbstractTableModel):
         self.endResetModel()
 
     def _compute(self) -> list[int]:
-        idx = filter_rows(self._rows, self._text, self._statuses)
-        if self._sort is not None:
-            idx = sort_rows(self._rows, idx, *self._sort)
-        return idx
+        """Filter the sorted order (a keystroke in the search box never re-sorts)."""
+        return filter_rows(self._rows, self._text, self._statuses, order=self._order)
 
     # -- Qt model ------------------------------------------------------------------------------------
     def rowCount(self, parent=QModelIndex()) -> int:
@@ -99,7 +101,8 @@ class RecordsModel(QAbstractTableModel):
     def sort(self, column: int, order=Qt.AscendingOrder) -> None:
         self.layoutAboutToBeChanged.emit()
         self._sort = (COLUMNS[column], order == Qt.DescendingOrder)
-        self._visible = sort_rows(self._rows, self._visible, *self._sort)
+        self._order = sort_rows(self._rows, list(range(len(self._rows))), *self._sort)
+        self._visible = self._compute()
         self.layoutChanged.emit()
 
     # -- helpers ---------------------------------------------------------------------------------------
