@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from schemas.expressions import ExpressionError, compile_expression
+from schemas.expressions import ExpressionError, compile_expression, to_boolean
 from schemas.model import Field, FieldType, Form
 
 HOUSE_FORMS = ("rural_house", "urban_house")
@@ -53,12 +53,6 @@ class FormState:
     errors: dict[str, str] = field(default_factory=dict)      # path → a broken expression's message
 
 
-def _truthy(v: Any) -> bool:
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, (int, float)):
-        return v != 0 and not (isinstance(v, float) and math.isnan(v))
-    return bool(v)
 
 
 @dataclass
@@ -127,7 +121,7 @@ def evaluate_form(form: Form, values: Mapping[str, Any], *, reference_date: dt.d
             rel = shown
             if rel and f.name in comp.relevant:
                 try:
-                    rel = _truthy(comp.relevant[f.name].evaluate(scope, None, **kw))
+                    rel = to_boolean(comp.relevant[f.name].evaluate(scope, None, **kw))
                 except ExpressionError as e:
                     state.errors[path] = e.message_zh
                     rel = True

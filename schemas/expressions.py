@@ -80,7 +80,7 @@ except ImportError:  # pragma: no cover - older Pythons
     import sre_constants as _sre_c  # type: ignore[no-redef]
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
-__all__ = ["Expression", "ExpressionError", "compile_expression", "to_odk", "FUNCTIONS",
+__all__ = ["Expression", "ExpressionError", "compile_expression", "to_odk", "to_boolean", "FUNCTIONS",
            "MAX_LENGTH", "MAX_NESTING", "MAX_REGEX"]
 
 MAX_LENGTH = 4096          # characters of expression text
@@ -252,7 +252,8 @@ def _nf(x: Any) -> float:
 
 
 def _bool(x: Any) -> bool:
-    """XPath boolean(): non-empty text, a non-zero number, a non-empty nodeset."""
+    """XPath boolean(): non-empty text, a non-zero number, a non-empty nodeset.  Public as
+    :func:`to_boolean`: how a relevance or constraint result counts as true, the same everywhere."""
     if x is True or x is False:
         return x
     t = type(x)
@@ -1733,3 +1734,6 @@ def to_odk(text: str, reference_date: dt.date = REFERENCE_DATE) -> str:
     for a, b in sorted(spans, reverse=True):
         out = out[:a] + lit + out[b:]
     return out
+
+
+to_boolean = _bool

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import Code, Problem, problem
-from .expressions import Expression, ExpressionError, compile_expression
+from .expressions import Expression, ExpressionError, compile_expression, to_boolean
 from .model import REFERENCE_DATE, Division, Field, FieldType, Form
 
 # Mainland China, generously: a coordinate outside is certainly a typo (swapped lat/lon, lost digits).
@@ -334,10 +334,10 @@ class _AllOf:
         self.text = " and ".join(f"({e.text})" for e in exprs)
 
     def evaluate(self, values, current=None, *, reference_date=REFERENCE_DATE):
-        return all(_truthy(e.evaluate(values, current, reference_date=reference_date)) for e in self.exprs)
+        return all(to_boolean(e.evaluate(values, current, reference_date=reference_date)) for e in self.exprs)
 
     def _fn(self, values, current, reference_date):
-        return all(_truthy(e._fn(values, current, reference_date)) for e in self.exprs)
+        return all(to_boolean(e._fn(values, current, reference_date)) for e in self.exprs)
 
 
 def _combine(exprs: tuple[Expression, ...]):
@@ -355,12 +355,6 @@ def _fast_eval(expr, values: Mapping, current: Any, refdate: dt.date) -> Any:
         return expr.evaluate(values, current, reference_date=refdate)
 
 
-def _truthy(v: Any) -> bool:
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, (int, float)):
-        return v != 0 and not (isinstance(v, float) and math.isnan(v))
-    return bool(v)
 
 
 class Validator:
@@ -463,7 +457,7 @@ class Validator:
                 try:
                     relevant = _fast_eval(p.relevant, values, None, refdate)
                     if relevant is not True and relevant is not False:
-                        relevant = _truthy(relevant)
+                        relevant = to_boolean(relevant)
                 except ExpressionError as e:
                     relevant = True
                     problems.append(problem(Code.EXPRESSION_FAILED, prefix + name, row=row, detail=e.message_zh,
@@ -521,7 +515,7 @@ class Validator:
                 try:
                     ok = _fast_eval(p.constraint, values, v, refdate)
                     if ok is not True and ok is not False:
-                        ok = _truthy(ok)
+                        ok = to_boolean(ok)
                 except ExpressionError as e:
                     problems.append(problem(Code.EXPRESSION_FAILED, prefix + name, row=row, detail=e.message_zh,
                                             **p.label))
@@ -577,7 +571,7 @@ class Validator:
         those; a spreadsheet or another tool can still send any code)."""
         for x in (v if type(v) is list else (v,)):
             try:
-                offered = _truthy(p.choice_filter.evaluate(values, p.choice_rows.get(x, {"name": x}),
+                offered = to_boolean(p.choice_filter.evaluate(values, p.choice_rows.get(x, {"name": x}),
                                                            reference_date=refdate))
             except ExpressionError as e:
                 return problem(Code.EXPRESSION_FAILED, path, row=row, detail=e.message_zh, **p.label)
@@ -590,7 +584,7 @@ class Validator:
         if p.required_if is None:
             return p.required
         try:
-            return _truthy(p.required_if.evaluate(values, None, reference_date=refdate))
+            return to_boolean(p.required_if.evaluate(values, None, reference_date=refdate))
         except ExpressionError:
             return True  # a broken rule must not let an empty answer through silently
 
