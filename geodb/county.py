@@ -28,7 +28,7 @@ import json
 import socket
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -73,16 +73,18 @@ CREATE TABLE census_ledger (id INTEGER PRIMARY KEY, file_name TEXT NOT NULL, fil
 CREATE INDEX census_ledger_sha ON census_ledger (file_sha256);
 CREATE UNIQUE INDEX census_ledger_once ON census_ledger (file_sha256) WHERE outcome = 'accepted';
 CREATE INDEX census_ledger_device ON census_ledger (device_id, sequence);
-CREATE TABLE census_revisions (id INTEGER PRIMARY KEY, revision_id TEXT NOT NULL UNIQUE, record_uuid TEXT NOT NULL,
+CREATE TABLE census_revisions (id INTEGER PRIMARY KEY, record_id INTEGER NOT NULL, revision_id TEXT NOT NULL UNIQUE,
+  record_uuid TEXT NOT NULL,
   parent_revision_id TEXT, form_id TEXT NOT NULL, form_version TEXT NOT NULL, township TEXT NOT NULL,
   device_id TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT NOT NULL, package_id INTEGER NOT NULL,
   valid INTEGER NOT NULL, problems TEXT NOT NULL, set_aside INTEGER NOT NULL DEFAULT 0, content TEXT NOT NULL,
   content_sha256 TEXT NOT NULL);
-CREATE INDEX census_revisions_record ON census_revisions (record_uuid);
+CREATE INDEX census_revisions_record ON census_revisions (record_id);
 CREATE TABLE census_records (id INTEGER PRIMARY KEY, record_uuid TEXT NOT NULL UNIQUE, form_id TEXT NOT NULL,
   township TEXT NOT NULL, key_value TEXT, current_revision_id TEXT NOT NULL, review_state TEXT NOT NULL,
   has_conflict INTEGER NOT NULL DEFAULT 0, valid INTEGER NOT NULL, first_package_id INTEGER NOT NULL,
-  last_package_id INTEGER NOT NULL, updated_at TEXT NOT NULL, reviewed_by TEXT, review_note TEXT);
+  last_package_id INTEGER NOT NULL, updated_at TEXT NOT NULL, reviewed_by TEXT, review_note TEXT,
+  feature_fid INTEGER);
 CREATE INDEX census_records_township ON census_records (township, form_id);
 CREATE TABLE census_conflicts (id INTEGER PRIMARY KEY, record_uuid TEXT NOT NULL, form_id TEXT NOT NULL,
   township TEXT NOT NULL, revision_ids TEXT NOT NULL, status TEXT NOT NULL, opened_at TEXT NOT NULL,
@@ -335,7 +337,6 @@ def create_county_gpkg(path: str | Path, *, county: str, county_name: str, divis
             conn.execute("INSERT INTO census_layers (form_id, form_version, table_name, geometry_type, geometry_field, "
                          "columns) VALUES (:form_id, :form_version, :table_name, :geometry_type, :geometry_field, :columns)",
                          spec.to_row())
-            _index_form_layer(conn, spec)
         base = {"format": COUNTY_FORMAT, "county": county, "county_name": county_name, "created_at": at}
         for k, v in {**base, **settings}.items():
             conn.execute("INSERT INTO census_settings (key, value) VALUES (?, ?)", (k, None if v is None else str(v)))
@@ -380,11 +381,6 @@ def _create_form_layer(path: Path, spec: LayerSpec) -> None:
         gpkg.create_feature_layer(path, spec.table, cols, spec.geometry_type, description=spec.form_id)
     else:
         gpkg.create_attribute_table(path, spec.table, cols, description=spec.form_id)
-
-
-def _index_form_layer(conn: sqlite3.Connection, spec: LayerSpec) -> None:
-    conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {gpkg.qid(spec.table + '_census_uuid')} "
-                 f"ON {gpkg.qid(spec.table)} (census_uuid)")
 
 
 def _fill_expected(conn: sqlite3.Connection, divisions: Divisions, assignments, forms: Mapping[str, Form]) -> None:
@@ -482,6 +478,46 @@ class CountyDB:
         finally:
             self._head = None
 
+    def begin(self) -> None:
+        """Open a write transaction unless one is open (for batches of savepoints, see :meth:`savepoint`)."""
+        if not self.conn.in_transaction:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise self._locked(e) from e
+            self._head = None
+
+    def commit(self) -> None:
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                self.rollback()
+                raise self._locked(e) from e
+        self._head = None
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self._head = None
+
+    @contextmanager
+    def savepoint(self, name: str = "package") -> Iterator["CountyDB"]:
+        """Everything inside applies together or not at all, within the open transaction."""
+        self.begin()
+        sp = gpkg.qid(name)
+        self.conn.execute(f"SAVEPOINT {sp}")
+        head = self._head
+        try:
+            yield self
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {sp}")
+            self.conn.execute(f"RELEASE {sp}")
+            self._head = head
+            raise
+        else:
+            self.conn.execute(f"RELEASE {sp}")
+
     def _locked(self, e: sqlite3.OperationalError) -> CountyDBError:
         return CountyDBError(f"县级地理数据库 {self.path.name} 正被其他程序占用（{e}）；请关闭 QGIS 等程序后重试，本包未写入任何内容",
                              f"the county geodatabase {self.path.name} is busy ({e}); close QGIS or other programs "
@@ -546,7 +582,6 @@ class CountyDB:
                 self.conn.execute("INSERT OR IGNORE INTO census_layers (form_id, form_version, table_name, geometry_type, "
                                   "geometry_field, columns) VALUES (:form_id, :form_version, :table_name, "
                                   ":geometry_type, :geometry_field, :columns)", spec.to_row())
-                _index_form_layer(self.conn, spec)
         return self.layer_specs()
 
     # -- audit ----------------------------------------------------------------------------------------
@@ -636,14 +671,13 @@ class CountyDB:
                                 (json.dumps(list(uuids)),))
         return {r["record_uuid"]: r for r in _dict_rows(cur)}
 
-    def revision_nodes(self, uuids: Sequence[str]) -> dict[str, list[tuple[str, str | None, str, int]]]:
-        """record_uuid → [(revision_id, parent_revision_id, created_at, set_aside)] of stored revisions."""
-        out: dict[str, list] = {}
-        for chunk in _chunks(list(uuids)):
-            for u, rid, par, at, aside in self.conn.execute(
-                    "SELECT record_uuid, revision_id, parent_revision_id, created_at, set_aside FROM census_revisions "
-                    f"WHERE record_uuid IN ({','.join('?' * len(chunk))})", chunk):
-                out.setdefault(u, []).append((rid, par, at, aside))
+    def revision_nodes(self, record_ids: Sequence[int]) -> dict[int, list[tuple[str, str | None, str, int]]]:
+        """record id → [(revision_id, parent_revision_id, created_at, set_aside)] of its stored revisions."""
+        out: dict[int, list] = {}
+        for rid_, rev, par, at, aside in self.conn.execute(
+                "SELECT record_id, revision_id, parent_revision_id, created_at, set_aside FROM census_revisions "
+                "WHERE record_id IN (SELECT value FROM json_each(?))", (json.dumps(list(record_ids)),)):
+            out.setdefault(rid_, []).append((rev, par, at, aside))
         return out
 
     def open_conflicts(self, uuids: Sequence[str]) -> dict[str, dict]:
@@ -655,21 +689,29 @@ class CountyDB:
                 out[r["record_uuid"]] = r
         return out
 
-    REVISION_COLUMNS = ("revision_id", "record_uuid", "parent_revision_id", "form_id", "form_version", "township",
+    REVISION_COLUMNS = ("record_id", "revision_id", "record_uuid", "parent_revision_id", "form_id", "form_version", "township",
                         "device_id", "created_at", "created_by", "package_id", "valid", "problems", "content",
                         "content_sha256")
     RECORD_COLUMNS = ("record_uuid", "form_id", "township", "key_value", "current_revision_id", "review_state",
-                      "has_conflict", "valid", "first_package_id", "last_package_id", "updated_at")
+                      "has_conflict", "valid", "first_package_id", "last_package_id", "updated_at", "feature_fid")
 
     def insert_revisions(self, rows: Iterable[Sequence]) -> None:
         cols = self.REVISION_COLUMNS
         self.conn.executemany(f"INSERT INTO census_revisions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                               rows)
 
-    def insert_records(self, rows: Iterable[Sequence]) -> None:
+    def insert_records(self, rows: Sequence[Sequence]) -> list[int]:
+        """Insert records; returns their ids in row order."""
+        if not rows:
+            return []
         cols = self.RECORD_COLUMNS
+        before = self.conn.execute("SELECT coalesce(max(id), 0) FROM census_records").fetchone()[0]
         self.conn.executemany(f"INSERT INTO census_records ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                               rows)
+        ids = [i for (i,) in self.conn.execute("SELECT id FROM census_records WHERE id > ? ORDER BY id", (before,))]
+        if len(ids) != len(rows):
+            raise CountyDBError("记录写入行数不符", "record row count mismatch after insert")
+        return ids
 
     def update_records(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Rows carry record_uuid and the columns to set (all rows the same columns)."""
@@ -718,8 +760,8 @@ class CountyDB:
         return _dict_rows(self.conn.execute(sql + " ORDER BY id", params))
 
     # -- feature layers -------------------------------------------------------------------------------
-    def insert_features(self, spec: LayerSpec, rows: Sequence[Sequence]) -> None:
-        """Rows: (geometry blob if spatial, *columns, *system columns) in layer order.
+    def insert_features(self, spec: LayerSpec, rows: Sequence[Sequence]) -> list[int]:
+        """Rows: (geometry blob if spatial, *columns, *system columns) in layer order; returns their fids.
 
         GDAL's per-row triggers (R-tree insert calling four ``ST_*`` functions, feature count update) are
         suspended for a batch: within this transaction they are dropped, the rows inserted, the R-tree
@@ -727,28 +769,28 @@ class CountyDB:
         as GDAL wrote them — committed together, so no reader ever sees the layer without them.
         """
         if not rows:
-            return
+            return []
         names = spec.column_names + [c for c, _ in SYSTEM_COLUMNS]
         if spec.geometry_type:
             names = ["geom"] + names
         table = gpkg.qid(spec.table)
         sql = f"INSERT INTO {table} ({', '.join(gpkg.qid(n) for n in names)}) VALUES ({', '.join('?' * len(names))})"
-        if len(rows) <= 16:
-            self.conn.executemany(sql, rows)
-            return
+        saved: dict[str, str] = {}
         rtree_trigger = f"rtree_{spec.table}_geom_insert"
         count_trigger = f"trigger_insert_feature_count_{spec.table}"
-        saved = dict(self.conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type='trigger' AND name IN (?, ?)",
-            (rtree_trigger if spec.geometry_type else "", count_trigger)))
+        if len(rows) > 16:
+            saved = dict(self.conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type='trigger' AND name IN (?, ?)",
+                (rtree_trigger if spec.geometry_type else "", count_trigger)))
         for name in saved:
             self.conn.execute(f"DROP TRIGGER {gpkg.qid(name)}")
+        # fids grow monotonically (AUTOINCREMENT), so the new rows are exactly those above the old maximum
         before = self.conn.execute(f"SELECT coalesce(max(fid), 0) FROM {table}").fetchone()[0]
         self.conn.executemany(sql, rows)
+        fids = [f for (f,) in self.conn.execute(f"SELECT fid FROM {table} WHERE fid > ? ORDER BY fid", (before,))]
+        if len(fids) != len(rows):
+            raise CountyDBError(f"图层 {spec.table} 写入行数不符", f"layer {spec.table}: row count mismatch after insert")
         if rtree_trigger in saved:
-            fids = [f for (f,) in self.conn.execute(f"SELECT fid FROM {table} WHERE fid > ? ORDER BY fid", (before,))]
-            if len(fids) != len(rows):
-                raise CountyDBError(f"图层 {spec.table} 写入行数不符", f"layer {spec.table}: row count mismatch after insert")
             entries = []
             for fid, r in zip(fids, rows):
                 env = gpkg.envelope(r[0])
@@ -760,21 +802,20 @@ class CountyDB:
                               "WHERE lower(table_name) = lower(?)", (len(rows), spec.table))
         for name, text in saved.items():
             self.conn.execute(text)
+        return fids
 
-    def replace_features(self, spec: LayerSpec, rows: Sequence[Sequence]) -> None:
-        """Update existing features (matched on census_uuid, the 4th-from-last … see insert order)."""
+    def replace_features(self, spec: LayerSpec, rows: Sequence[Sequence], fids: Sequence[int]) -> None:
+        """Overwrite features ``fids`` with ``rows`` (same layout as :meth:`insert_features`)."""
         names = spec.column_names + [c for c, _ in SYSTEM_COLUMNS]
         if spec.geometry_type:
             names = ["geom"] + names
-        sets = ", ".join(f"{gpkg.qid(n)}=?" for n in names if n != "census_uuid")
-        idx = names.index("census_uuid")
-        params = [[v for i, v in enumerate(r) if i != idx] + [r[idx]] for r in rows]
-        self.conn.executemany(f"UPDATE {gpkg.qid(spec.table)} SET {sets} WHERE census_uuid=?", params)
+        sets = ", ".join(f"{gpkg.qid(n)}=?" for n in names)
+        self.conn.executemany(f"UPDATE {gpkg.qid(spec.table)} SET {sets} WHERE fid=?",
+                              [[*r, f] for r, f in zip(rows, fids)])
 
-    def set_feature_state(self, spec: LayerSpec, rows: Iterable[tuple[str, int, str]]) -> None:
-        """(review state, has_conflict, record_uuid) per row."""
-        self.conn.executemany(f"UPDATE {gpkg.qid(spec.table)} SET census_state=?, census_conflict=? WHERE census_uuid=?",
-                              rows)
+    def set_feature_state(self, spec: LayerSpec, rows: Iterable[tuple[str, int, int]]) -> None:
+        """(review state, has_conflict, fid) per row."""
+        self.conn.executemany(f"UPDATE {gpkg.qid(spec.table)} SET census_state=?, census_conflict=? WHERE fid=?", rows)
 
     def grow_extents(self, bounds: Mapping[str, tuple[float, float, float, float]], specs: Iterable[LayerSpec]) -> None:
         """Widen each touched layer's extent in gpkg_contents by the new rows' bounds (minx, miny, maxx, maxy)
@@ -794,16 +835,16 @@ class CountyDB:
                 for spec in self.layer_specs().values()}
 
     def feature_mismatches(self, spec: LayerSpec) -> int:
-        """Records of the form whose feature row is missing or shows another revision (a stale layer)."""
+        """Records of the form whose feature row is missing or shows another revision, plus feature rows
+        that belong to no record (a stale or edited layer)."""
         t = gpkg.qid(spec.table)
         missing = self.conn.execute(
-            f"SELECT count(*) FROM census_records r LEFT JOIN {t} f ON f.census_uuid = r.record_uuid "
-            f"WHERE r.form_id=? AND (f.census_uuid IS NULL OR f.census_revision != r.current_revision_id)",
+            f"SELECT count(*) FROM census_records r LEFT JOIN {t} f ON f.fid = r.feature_fid WHERE r.form_id=? AND "
+            f"(f.fid IS NULL OR f.census_uuid IS NOT r.record_uuid OR f.census_revision IS NOT r.current_revision_id)",
             (spec.form_id,)).fetchone()[0]
-        extra = self.conn.execute(
-            f"SELECT count(*) FROM {t} f LEFT JOIN census_records r ON r.record_uuid = f.census_uuid "
-            f"WHERE r.record_uuid IS NULL").fetchone()[0]
-        return int(missing) + int(extra)
+        n_features = self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        n_records = self.conn.execute("SELECT count(*) FROM census_records WHERE form_id=?", (spec.form_id,)).fetchone()[0]
+        return int(missing) + abs(int(n_features) - int(n_records))
 
     # -- status and feedback queries ------------------------------------------------------------------
     def status_rows(self) -> list[dict]:

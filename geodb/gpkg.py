@@ -88,7 +88,7 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     else:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 30000")
-    conn.execute("PRAGMA cache_size = -262144")   # 256 MiB: index pages stay hot during an import
+    conn.execute("PRAGMA cache_size = -1048576")  # up to 1 GiB: index pages stay hot through a batch of packages
     conn.execute("PRAGMA temp_store = MEMORY")
     register_functions(conn)
     return conn

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -17,7 +16,7 @@ from typing import Any, Mapping
 from geodb.county import CountyDB, CountyDBError, Divisions, create_county_gpkg
 
 from . import keys as K
-from .county_import import ARCHIVE_DIR, _covered_through, side_dir
+from .county_import import covered_through
 from .formats import FeedbackItem, TOWNSHIP_RE, utc_now
 from .package import make_enrolment, make_feedback, write_enrolment, write_feedback
 
@@ -321,7 +320,7 @@ def issue_feedback(gpkg_path: str | Path, *, township: str, out_dir: str | Path,
         ack = {}
         for d in db.devices():
             if d["township"] == township:
-                ack[d["device_id"]] = _covered_through(db.device_packages(d["device_id"]))
+                ack[d["device_id"]] = covered_through(db.device_packages(d["device_id"]))
         fb = make_feedback(keys, township=township, acknowledged_through=ack, items=items)
         path = write_feedback(fb, out_dir)
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -484,7 +483,7 @@ def review_record(gpkg_path: str | Path, record_uuid: str, *, state: str, note: 
         with db.transaction():
             db.update_records([{"record_uuid": record_uuid, "review_state": state, "review_note": note,
                                 "reviewed_by": actor or _actor(), "updated_at": at}])
-            db.set_feature_state(spec, [(state, rec["has_conflict"], record_uuid)])
+            db.set_feature_state(spec, [(state, rec["has_conflict"], rec["feature_fid"])])
             db.append_audit("review", record_uuid, {"revision_id": rec["current_revision_id"], "from": rec["review_state"],
                                                     "to": state, "note": note}, actor=actor, at=at)
         return db.record(record_uuid)
@@ -538,7 +537,8 @@ def resolve_conflict(gpkg_path: str | Path, record_uuid: str, *, keep: str, note
                                                                           "note": note}, ensure_ascii=False)})
             db.update_records([{"record_uuid": record_uuid, "current_revision_id": keep, "review_state": state,
                                 "has_conflict": 0, "valid": valid, "updated_at": at}])
-            db.replace_features(spec, [[*row, record_uuid, keep, rev["township"], state, 0, valid]])
+            db.replace_features(spec, [[*row, record_uuid, keep, rev["township"], state, 0, valid]],
+                                [db.record(record_uuid)["feature_fid"]])
             db.append_audit("resolve", record_uuid, {"keep": keep, "set_aside": others, "note": note},
                             actor=actor, at=at)
         return db.record(record_uuid)

@@ -3,14 +3,17 @@
 Per package, in the order given:
 
 1. **prepare** (pure, may run in worker processes): read the bytes once, open and check the package
-   (:func:`sync.package.open_package`: limits, zip slip, signature by the enrolled device, jurisdiction,
-   hashes, JSON, schema versions, decryption), validate every revision with the schemas' validator
-   (county code, division register, county boundary) and flatten it into its layer row;
-2. **apply** (main process, one SQLite transaction): a package whose SHA-256 was accepted before is a
+   (:func:`sync.package.open_package`: limits, canonical container, zip slip, signature by the enrolled
+   device, jurisdiction, hashes, JSON, schema versions, decryption), validate every revision with the
+   schemas' validator (county code, division register, county boundary) and flatten it into its row;
+2. **apply** (this process, inside one SAVEPOINT): a package whose SHA-256 was accepted before is a
    *duplicate* (a ledger row, nothing else changes); otherwise the revisions are merged by id
    (:mod:`sync.merge`), stored with their validation result, records advanced, conflicts opened, the
-   feature layers refreshed, the ledger row and the hash-chained audit row written — and committed
-   together. A crash at any point leaves the package fully applied or not at all.
+   feature layers refreshed, the ledger row and the hash-chained audit row written — all or nothing.
+
+Packages are committed in groups (:class:`Importer`): bookkeeping and feature layers of a package are
+always in the same SQLite transaction, and a crash (kill -9, power loss) rolls the open group back on
+the next open, so every package is either fully applied or absent; a rerun applies what is missing.
 
 A rejected package is copied to ``quarantine/`` beside the GeoPackage with a ``.reason.txt`` and gets
 a ledger row (``outcome='rejected'``); an accepted one is archived in ``received/`` so that
@@ -23,18 +26,19 @@ import hashlib
 from hashlib import sha256
 import json
 import os
+import sqlite3
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from geodb.county import SYSTEM_COLUMNS, CountyDB, Flattener, LayerSpec, geojson_to_shapes
+from geodb.county import CountyDB, CountyDBError, Flattener, LayerSpec, geojson_to_shapes
 from geodb import gpkg as gp
 
 from . import keys as K
 from .formats import utc_now
 from .merge import MergeOutcome, Node, RecordState, merge_record
-from .package import DeviceInfo, PackageRejected, _write_atomic, open_package
+from .package import DeviceInfo, PackageRejected, write_atomic, open_package
 
 QUARANTINE_DIR = "quarantine"
 ARCHIVE_DIR = "received"
@@ -158,7 +162,7 @@ def _validator(cfg: PrepareConfig, forms: Mapping, form_id: str):
     vals = _cache["validators"]
     form = forms[form_id]
     v = vals.get(form_id)
-    if v is None or v.form is not form:
+    if v is None or (v.form.id, v.form.version) != (form.id, form.version):
         from schemas.validator import Validator
         v = vals[form_id] = Validator(form, _cache["ctx"])
     return v
@@ -268,7 +272,7 @@ class _Reject(Exception):
 REV_COLS = 13  # length of a prepared revision tuple (see prepare_package)
 
 
-def _covered_through(packages: Sequence[tuple[int, int]]) -> int:
+def covered_through(packages: Sequence[tuple[int, int]]) -> int:
     """Highest sequence s such that the county holds every revision the device made up to package s.
 
     Package s carries every final revision made after the package it says was acknowledged
@@ -296,10 +300,10 @@ def _write_quarantine(gpkg_path: Path, prep: Prepared, reason: tuple[str, str, s
     stem = f"{prep.sha256[:12]}_{Path(prep.path).name}" if prep.sha256 else Path(prep.path).name
     target = qdir / stem
     if prep.data is not None:
-        _write_atomic(target, prep.data)
+        write_atomic(target, prep.data)
     text = (f"file: {prep.path}\nsha256: {prep.sha256}\nrejected_at: {at}\nreason: {reason[0]}\n"
             f"原因: {reason[1]}\nwhy: {reason[2]}\n")
-    _write_atomic(qdir / (stem + ".reason.txt"), text.encode("utf-8"))
+    write_atomic(qdir / (stem + ".reason.txt"), text.encode("utf-8"))
     return target if prep.data is not None else None
 
 
@@ -310,7 +314,7 @@ def _archive(gpkg_path: Path, prep: Prepared) -> str:
     target = adir / name
     if not (target.is_file() and target.stat().st_size == len(prep.data)
             and hashlib.sha256(target.read_bytes()).hexdigest() == prep.sha256):
-        _write_atomic(target, prep.data)
+        write_atomic(target, prep.data)
     return f"{ARCHIVE_DIR}/{name}"
 
 
@@ -323,12 +327,59 @@ def _clean_temp(gpkg_path: Path) -> None:
                 f.unlink(missing_ok=True)
 
 
-class Importer:
-    """Applies prepared packages to an open county geodatabase."""
+GROUP_REVISIONS = 200_000   # commit after this many stored revisions …
+GROUP_PACKAGES = 50         # … or this many packages …
+GROUP_SECONDS = 20.0        # … or this long, whichever comes first (and at the end of the run)
 
-    def __init__(self, db: CountyDB, specs: Mapping[str, LayerSpec]):
+
+class Importer:
+    """Applies prepared packages to an open county geodatabase.
+
+    Each package is applied inside its own SAVEPOINT: it goes in entirely or not at all. Several
+    packages share one transaction (group commit, see :meth:`due`): with random UUID keys every
+    package touches most pages of the large indexes, and committing them once per group instead of
+    once per package is what keeps a million-record county fast. A crash loses at most the current
+    group, never part of a package, and a rerun applies what is missing (the rest are duplicates).
+    Results are handed out (``on_commit``) only once their group is committed.
+    """
+
+    def __init__(self, db: CountyDB, specs: Mapping[str, LayerSpec], *,
+                 on_commit: Callable[[PackageResult], None] | None = None, group_revisions: int = GROUP_REVISIONS,
+                 group_packages: int = GROUP_PACKAGES, group_seconds: float = GROUP_SECONDS):
         self.db = db
         self.specs = dict(specs)
+        self.on_commit = on_commit
+        self.group_revisions = group_revisions
+        self.group_packages = group_packages
+        self.group_seconds = group_seconds
+        self.pending: list[PackageResult] = []
+        self._revisions = 0
+        self._started: float | None = None
+
+    # -- grouping ---------------------------------------------------------------------------------------
+    def due(self) -> bool:
+        import time
+        if not self.pending:
+            return False
+        return (self._revisions >= self.group_revisions or len(self.pending) >= self.group_packages
+                or (self._started is not None and time.monotonic() - self._started >= self.group_seconds))
+
+    def commit(self) -> list[PackageResult]:
+        self.db.commit()
+        done, self.pending, self._revisions, self._started = self.pending, [], 0, None
+        for r in done:
+            if self.on_commit:
+                self.on_commit(r)
+        return done
+
+    def abort(self) -> None:
+        self.db.rollback()
+        self.pending, self._revisions, self._started = [], 0, None
+
+    def apply_and_maybe_commit(self, prep: "Prepared") -> None:
+        self.apply(prep)
+        if self.due():
+            self.commit()
 
     # -- the ledger path for duplicates and rejections --------------------------------------------------
     def _ledger_only(self, prep: Prepared, outcome: str, reason: tuple[str, str, str] | None, at: str,
@@ -342,23 +393,28 @@ class Importer:
                "revisions": len(prep.revs)}
         row.update(extra or {})
         lid = self.db.add_ledger(row)
-        seq, h = self.db.append_audit(outcome if outcome != "accepted" else "import", Path(prep.path).name,
+        seq, h = self.db.append_audit(outcome, Path(prep.path).name,
                                       {"ledger_id": lid, "sha256": row["file_sha256"], "outcome": outcome,
                                        "reason_code": row["reason_code"], "township": prep.township,
-                                       "device_id": prep.device_id, "sequence": prep.sequence},
-                                      at=at)
+                                       "device_id": prep.device_id, "sequence": prep.sequence}, at=at)
         self.db.update_ledger(lid, {"audit_seq": seq, "audit_hash": h})
         return lid
 
     def apply(self, prep: Prepared) -> PackageResult:
+        """Apply one package inside the open group (its own savepoint); see :meth:`commit`."""
+        import time
+
         at = utc_now()
+        if self._started is None:
+            self._started = time.monotonic()
         res = PackageResult(prep.path, "rejected", prep.sha256, township=prep.township, device_id=prep.device_id,
                             sequence=prep.sequence, revisions=len(prep.revs))
+        self.pending.append(res)
         if prep.rejection is None:
             # a duplicate is answered before anything else (no copy, no merge)
             dup = self.db.accepted_package(prep.sha256)
             if dup is not None:
-                with self.db.transaction():
+                with self.db.savepoint():
                     lid = self._ledger_only(prep, "duplicate", None, at,
                                             {"reason": f"与台账第 {dup['id']} 条相同 / same as ledger {dup['id']}"})
                 res.outcome, res.ledger_id = "duplicate", dup["id"]
@@ -366,8 +422,9 @@ class Importer:
                 return res
             archive = _archive(self.db.path, prep)
             try:
-                with self.db.transaction():
+                with self.db.savepoint():
                     self._apply_accepted(prep, res, at, archive)
+                self._revisions += res.stored
                 return res
             except _Reject as e:
                 prep.rejection = (e.reason, e.zh, e.en)
@@ -375,7 +432,7 @@ class Importer:
         # rejected: keep a copy and say why, then the ledger row
         reason = prep.rejection
         _write_quarantine(self.db.path, prep, reason, at)
-        with self.db.transaction():
+        with self.db.savepoint():
             res.ledger_id = self._ledger_only(prep, "rejected", reason, at)
         res.outcome, res.reason_code, res.message_zh, res.message_en = "rejected", reason[0], reason[1], reason[2]
         return res
@@ -386,8 +443,9 @@ class Importer:
         incoming = [Node(revs[i][0], revs[i][2], revs[i][7]) for i in idx]
         state = None
         if rec is not None:
-            ns = {rid: Node(rid, par, ca) for rid, par, ca, _ in nodes.get(u, [])}
-            aside = frozenset(rid for rid, _, _, a in nodes.get(u, []) if a)
+            mine = nodes.get(rec["id"], [])
+            ns = {rid: Node(rid, par, ca) for rid, par, ca, _ in mine}
+            aside = frozenset(rid for rid, _, _, a in mine if a)
             oc = conflicts.get(u)
             state = RecordState(u, form_id, township, rec["current_revision_id"], ns, aside,
                                 tuple(json.loads(oc["revision_ids"])) if oc else None)
@@ -413,8 +471,7 @@ class Importer:
                 res.notes.append(f"序号 {prep.sequence} 曾以不同内容收到 / sequence {prep.sequence} seen before with other content")
 
         revs = prep.revs
-        rids = [r[0] for r in revs]
-        known = db.known_revisions(rids)
+        known = db.known_revisions([r[0] for r in revs])
         for r in revs:
             owner = known.get(r[0])
             if owner is not None and owner != r[1]:
@@ -432,26 +489,23 @@ class Importer:
                               f"{r[5]} 的 {r[3]}",
                               f"{name}: record {u} is form {rec['form_id']} of township {rec['township']} at the county, "
                               f"but form {r[3]} of {r[5]} in the package")
-        need_nodes = [u for u in existing if any(revs[i][0] not in known for i in by_record[u])]
-        nodes = db.revision_nodes(need_nodes) if need_nodes else {}
-        conflicts = db.open_conflicts(need_nodes) if need_nodes else {}
+        need = [u for u in existing if any(revs[i][0] not in known for i in by_record[u])]
+        nodes = db.revision_nodes([existing[u]["id"] for u in need]) if need else {}
+        conflicts = db.open_conflicts(need) if need else {}
 
-        new_rev_rows: list[tuple] = []
-        new_records: list[tuple] = []
+        stored: list[tuple[str, int]] = []               # (record_uuid, revision index) in store order
+        new_records: dict[str, list] = {}                # form → [record row without feature_fid]
+        new_features: dict[str, list] = {}               # form → [feature row]
         record_updates: list[dict] = []
         conflict_ops: list[tuple[str, dict]] = []
-        feat_insert: dict[str, list] = {}
-        feat_replace: dict[str, list] = {}
+        feat_replace: dict[str, tuple[list, list]] = {}  # form → (rows, fids)
         feat_state: dict[str, list] = {}
-        valid_of = {r[0]: r[9] for r in revs}
         row_of = {r[0]: i for i, r in enumerate(revs)}
         counts = {"stored": 0, "known": 0, "new_records": 0, "advanced": 0, "conflicts": 0, "invalid": 0}
-        digest = hashlib.sha256()
 
         for u, idx in by_record.items():
             first = revs[idx[0]]
             form_id, township = first[3], first[5]
-            spec = self.specs[form_id]
             rec = existing.get(u)
             if rec is not None and all(revs[i][0] in known for i in idx):
                 counts["known"] += len(idx)      # nothing new for this record: no need to load its history
@@ -466,31 +520,29 @@ class Importer:
                 continue
             for rid in out.stored:
                 i = row_of[rid]
-                r = revs[i]
-                new_rev_rows.append((*r[:9], lid, *r[9:]))
-                digest.update(r[12].encode("ascii"))
-                counts["stored"] += 1
-                if not r[9]:
+                stored.append((u, i))
+                if not revs[i][9]:
                     counts["invalid"] += 1
             cur = out.current_revision_id
-            cur_valid = valid_of.get(cur)
+            ci = row_of.get(cur)
             in_conflict = 1 if out.in_conflict else 0
             if rec is None:
+                cur_valid = revs[ci][9]
                 state_name = "received" if cur_valid else "has_issues"
-                ci = row_of[cur]
-                new_records.append((u, form_id, township, prep.key_values[ci], cur, state_name, in_conflict,
-                                    cur_valid, lid, lid, at))
-                feat_insert.setdefault(form_id, []).append(
+                new_records.setdefault(form_id, []).append(
+                    [u, form_id, township, prep.key_values[ci], cur, state_name, in_conflict, cur_valid, lid, lid, at])
+                new_features.setdefault(form_id, []).append(
                     [*prep.rows[ci], u, cur, township, state_name, in_conflict, cur_valid])
                 counts["new_records"] += 1
             elif out.current_changed:
+                cur_valid = revs[ci][9]
                 state_name = "received" if cur_valid else "has_issues"
-                ci = row_of[cur]
                 record_updates.append({"record_uuid": u, "current_revision_id": cur, "review_state": state_name,
                                        "has_conflict": in_conflict, "valid": cur_valid, "key_value": prep.key_values[ci],
                                        "last_package_id": lid, "updated_at": at})
-                feat_replace.setdefault(form_id, []).append(
-                    [*prep.rows[ci], u, cur, township, state_name, in_conflict, cur_valid])
+                rows, fids = feat_replace.setdefault(form_id, ([], []))
+                rows.append([*prep.rows[ci], u, cur, township, state_name, in_conflict, cur_valid])
+                fids.append(rec["feature_fid"])
                 counts["advanced"] += 1
             elif in_conflict != rec["has_conflict"] or rec["review_state"] == "approved":
                 # an approval covered the versions known then: a new version needs review again
@@ -500,7 +552,7 @@ class Importer:
                 record_updates.append({"record_uuid": u, "current_revision_id": cur, "review_state": state_name,
                                        "has_conflict": in_conflict, "valid": rec["valid"],
                                        "key_value": rec["key_value"], "last_package_id": lid, "updated_at": at})
-                feat_state.setdefault(form_id, []).append((state_name, in_conflict, u))
+                feat_state.setdefault(form_id, []).append((state_name, in_conflict, rec["feature_fid"]))
             if out.in_conflict:
                 counts["conflicts"] += 1
                 if out.conflict_opened:
@@ -515,8 +567,20 @@ class Importer:
                                                "resolution": "chain_completed", "resolved_by": "import",
                                                "updated_at": at}))
 
-        db.insert_revisions(new_rev_rows)
-        db.insert_records(new_records)
+        # features first (their fids go into the records), then records (their ids go into the revisions)
+        record_id = {u: rec["id"] for u, rec in existing.items()}
+        for form_id, rows in new_features.items():
+            fids = db.insert_features(self.specs[form_id], rows)
+            recs = new_records[form_id]
+            ids = db.insert_records([[*r, f] for r, f in zip(recs, fids)])
+            record_id.update((r[0], i) for r, i in zip(recs, ids))
+        digest = hashlib.sha256()
+        rev_rows = []
+        for u, i in stored:
+            r = revs[i]
+            rev_rows.append((record_id[u], *r[:9], lid, *r[9:]))
+            digest.update(r[12].encode("ascii"))
+        db.insert_revisions(rev_rows)
         db.update_records(record_updates)
         for op, row in conflict_ops:
             if op == "open":
@@ -524,16 +588,14 @@ class Importer:
             else:
                 cid = row.pop("id")
                 db.update_conflict(cid, row)
-        touched = set(feat_insert) | set(feat_replace) | set(feat_state)
-        for form_id, rows in feat_insert.items():
-            db.insert_features(self.specs[form_id], rows)
-        for form_id, rows in feat_replace.items():
-            db.replace_features(self.specs[form_id], rows)
+        for form_id, (rows, fids) in feat_replace.items():
+            db.replace_features(self.specs[form_id], rows, fids)
         for form_id, rows in feat_state.items():
             db.set_feature_state(self.specs[form_id], rows)
-        db.grow_extents({f: prep.bounds[f] for f in touched if f in prep.bounds},
-                        [self.specs[f] for f in touched])
+        touched = set(new_features) | set(feat_replace) | set(feat_state)
+        db.grow_extents({f: prep.bounds[f] for f in touched if f in prep.bounds}, [self.specs[f] for f in touched])
 
+        counts["stored"] = len(stored)
         res.outcome = "accepted"
         res.stored, res.known = counts["stored"], counts["known"]
         res.new_records, res.advanced = counts["new_records"], counts["advanced"]
@@ -570,20 +632,51 @@ def _worker_init() -> None:
     _cache.clear()
 
 
+def _mp_context():
+    """fork where there is one (workers start before the database is opened, so none inherits an open
+    SQLite connection — SQLite forbids carrying one across fork()); spawn elsewhere (Windows)."""
+    import multiprocessing as mp
+
+    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+
+
+def _noop() -> int:
+    return os.getpid()
+
+
 def import_packages(gpkg_path: str | Path, packages: Sequence[str | Path], *, keys_path: str | Path | None = None,
                     workers: int | None = None, progress: Callable[[int, int], None] | None = None,
                     on_result: Callable[[PackageResult], None] | None = None,
-                    forms: Mapping | None = None) -> list[PackageResult]:
+                    forms: Mapping | None = None, group: Mapping[str, Any] | None = None) -> list[PackageResult]:
     """Import ``packages`` in order into the county GeoPackage; one result per package.
 
-    ``workers``: processes that check and validate packages while the main process writes (default:
-    up to the number of CPUs when there are several packages; 0 or 1 = all in this process).
+    ``workers``: processes that check and validate packages while this process writes (default: one per
+    CPU, up to 6, when there are three packages or more; 0 = everything in this process).
     ``forms``: the form catalogue (default: :func:`schemas.catalogue.all_forms`).
+    ``group``: group-commit limits for :class:`Importer` (``group_revisions``, ``group_packages``,
+    ``group_seconds``); ``{"group_packages": 1}`` commits every package on its own.
+    ``on_result`` is called for each package once it is committed.
     """
     from schemas.catalogue import all_forms
 
     gpkg_path = Path(gpkg_path)
-    db = CountyDB.open(gpkg_path)
+    paths = [str(p) for p in packages]
+    n = len(paths)
+    if workers is None:
+        # checking and validating costs more than writing: one worker per CPU (capped), the writer shares
+        workers = min(os.cpu_count() or 1, 6) if n >= 3 else 0
+    pool = None
+    if workers >= 1 and n > 1:
+        # start every worker now, before the database is opened
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, mp_context=_mp_context())
+        for f in [pool.submit(_noop) for _ in range(workers)]:
+            f.result()
+    try:
+        db = CountyDB.open(gpkg_path)
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        raise
     try:
         keys_file = Path(keys_path) if keys_path else K.keys_path_for(gpkg_path)
         keys = K.load_county_keys(keys_file) if keys_file.is_file() else None
@@ -594,35 +687,48 @@ def import_packages(gpkg_path: str | Path, packages: Sequence[str | Path], *, ke
         forms = dict(forms) if forms is not None else all_forms()
         specs = db.ensure_layers(forms.values())
         cfg = prepare_config(db, specs, keys)
-        importer = Importer(db, specs)
-        paths = [str(p) for p in packages]
-        n = len(paths)
-        if workers is None:
-            workers = min(os.cpu_count() or 1, 4) if n >= 3 else 0
         results: list[PackageResult] = []
+        applied = [0]
 
-        def done(r: PackageResult) -> None:
+        def committed(r: PackageResult) -> None:
             results.append(r)
             if on_result:
                 on_result(r)
-            if progress:
-                progress(len(results), n)
 
-        if workers <= 1 or n <= 1:
-            for p in paths:
-                done(importer.apply(prepare_package(p, cfg, forms=forms)))
-            return results
-        window = max(2, workers * 2)
-        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
-            futures: list[Future] = []
-            nxt = 0
-            for i in range(n):
-                while nxt < n and nxt < i + window:
-                    futures.append(pool.submit(prepare_package, paths[nxt], cfg, forms=forms))
-                    nxt += 1
-                prep = futures[i].result()
-                futures[i] = None  # type: ignore[call-overload]  # free the bytes
-                done(importer.apply(prep))
+        importer = Importer(db, specs, on_commit=committed, **(group or {}))
+
+        def apply(prep: Prepared) -> None:
+            importer.apply_and_maybe_commit(prep)
+            applied[0] += 1
+            if progress:
+                progress(applied[0], n)
+
+        try:
+            if pool is None:
+                for p in paths:
+                    apply(prepare_package(p, cfg, forms=forms))
+            else:
+                window = max(2, workers * 2)
+                futures: list[Future | None] = []
+                nxt = 0
+                for i in range(n):
+                    while nxt < n and nxt < i + window:
+                        futures.append(pool.submit(prepare_package, paths[nxt], cfg, forms=forms))
+                        nxt += 1
+                    prep = futures[i].result()
+                    futures[i] = None   # free the bytes
+                    apply(prep)
+            importer.commit()
+        except sqlite3.Error as e:
+            importer.abort()
+            raise CountyDBError(f"写入县级地理数据库失败（{e}）：本组尚未提交的包均未写入，可直接重新导入",
+                                f"writing the county geodatabase failed ({e}); the packages of the uncommitted group "
+                                "were not written — import them again") from e
+        except BaseException:
+            importer.abort()
+            raise
         return results
     finally:
         db.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)

@@ -91,7 +91,7 @@ def _as_enrolment(enrolment: Enrolment | Mapping | str | os.PathLike) -> Enrolme
     return load_enrolment(enrolment)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder, fsync, then rename: a crash leaves no half file."""
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
     try:
@@ -104,14 +104,21 @@ def _write_atomic(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
+    _sync_dir(path.parent)
+
+
+def _sync_dir(folder: Path) -> None:
+    """Make the rename durable. Only POSIX can open and fsync a folder; some file systems (FAT on a USB
+    stick) refuse, and then the file's own fsync above is all there is — which is reported as a
+    warning, not an error, because the package file itself is complete either way."""
+    if os.name != "posix":
         return
+    dfd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dfd)
-    except OSError:
-        pass  # some filesystems (e.g. FAT on USB sticks) cannot fsync a directory; the file itself is synced
+    except OSError as e:
+        import warnings
+        warnings.warn(f"could not fsync folder {folder}: {e}", RuntimeWarning, stacklevel=3)
     finally:
         os.close(dfd)
 
@@ -182,7 +189,7 @@ def build_package(revisions: Iterable[Revision | Mapping], *, enrolment: Enrolme
     path = out / package_filename(enr.county, enr.township, enr.device_id, sequence)
     if path.exists():
         raise PackageError(f"{path} 已存在：每个序号只导出一次", f"{path} already exists: each sequence is exported once")
-    _write_atomic(path, blob)
+    write_atomic(path, blob)
     return path
 
 
@@ -485,7 +492,7 @@ def write_enrolment(enr: Enrolment, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps(enr.to_dict(), ensure_ascii=False, indent=2).encode("utf-8")
-    _write_atomic(path, data)
+    write_atomic(path, data)
     os.chmod(path, 0o600)
     return path
 
@@ -511,7 +518,7 @@ def write_feedback(fb: Feedback, out_dir: str | os.PathLike) -> Path:
     while path.exists():
         path = out / f"feedback_{fb.county}_{fb.township}_{stamp}_{k}.json"
         k += 1
-    _write_atomic(path, json.dumps(fb.to_dict(), ensure_ascii=False, indent=2).encode("utf-8"))
+    write_atomic(path, json.dumps(fb.to_dict(), ensure_ascii=False, indent=2).encode("utf-8"))
     return path
 
 

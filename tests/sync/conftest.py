@@ -1,6 +1,5 @@
 """A pristine county GeoPackage built once per session and copied for each test."""
 
-import shutil
 
 import pytest
 

@@ -262,3 +262,26 @@ def test_review_and_resolve_conflict(county, tmp_path):
     actions = [a for (a,) in kit.rows(county, "SELECT action FROM census_audit ORDER BY seq")]
     assert actions.count("review") == 2 and actions.count("resolve") == 1
     assert verify_county(county).ok
+
+
+def test_group_commit_keeps_each_package_atomic(county, tmp_path):
+    """Three packages in one commit group; the middle one turns out bad only after part of it was
+    written (a revision id already used by another record): it alone is rolled back and quarantined."""
+    a = kit.enrol(county, kit.T1)
+    b = kit.enrol(county, kit.T1, "李四")
+    p1 = a.export(tmp_path / "a", revisions=a.houses(5))
+    stolen = dict(a.revisions[0], record_uuid="0" * 8 + "-0000-4000-8000-" + "0" * 12)
+    good = b.houses(3)
+    p2 = b.export(tmp_path / "b", revisions=[*good, {**stolen, "device_id": b.device_id}])
+    c = kit.enrol(county, kit.T2, "王五")
+    p3 = c.export(tmp_path / "c", revisions=c.houses(4))
+    committed = []
+    res = kit.import_(county, [p1, p2, p3], group={"group_packages": 10}, on_result=committed.append)
+    assert [r.outcome for r in res] == ["accepted", "rejected", "accepted"] == [r.outcome for r in committed]
+    assert res[1].reason_code == "record_identity" and "另一条记录" in res[1].message_zh
+    assert kit.rows(county, "SELECT count(*) FROM census_revisions")[0][0] == 9
+    assert kit.rows(county, "SELECT count(*) FROM rural_house")[0][0] == 9
+    assert [r["outcome"] for r in kit.ledger(county)] == ["accepted", "rejected", "accepted"]
+    assert not list((county.parent / "received").glob(f"*{p2.name}"))
+    assert list((county.parent / "quarantine").glob(f"*{p2.name}.reason.txt"))
+    assert verify_county(county).ok

@@ -1,7 +1,7 @@
 """kill -9 at random points of an import: the county is as before a package or with it fully applied.
 
 Each trial imports three packages in a subprocess (half the trials with worker processes, killed as a
-process group), SIGKILLs it after a random delay (or, in half the trials, a few milliseconds after a
+process group; a third with the three packages in one commit group, the rest committing each package), SIGKILLs it after a random delay (or, in half the trials, a few milliseconds after a
 package's transaction has opened its journal), then checks that the county equals one of the four
 reference states (after 0, 1, 2 or 3 packages), that `verify` is clean, and that a rerun completes with
 every revision present exactly once.
@@ -24,9 +24,9 @@ from pathlib import Path
 from tests.sync import kit
 from sync.county_import import import_packages
 forms = kit.forms()
-gpkg, workers, paths = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+gpkg, workers, group, paths = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 print("READY", flush=True)
-import_packages(gpkg, paths, forms=forms, workers=workers)
+import_packages(gpkg, paths, forms=forms, workers=workers, group={"group_packages": group})
 print("DONE", flush=True)
 """
 
@@ -59,9 +59,9 @@ def _packages(county: Path, out: Path) -> tuple[list[Path], int]:
     return [p1, p2, p3], 300 + 300 + 200
 
 
-def _run(gpkg: Path, workers: int, paths: list[Path]) -> subprocess.Popen:
+def _run(gpkg: Path, workers: int, paths: list[Path], group: int = 1) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(gpkg), str(workers), *map(str, paths)],
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(gpkg), str(workers), str(group), *map(str, paths)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
 
@@ -94,7 +94,8 @@ def test_kill9_during_import_20_trials(county, tmp_path):
     for trial in range(20):
         gpkg = kit.copy_county(pristine / "county.gpkg", tmp_path / f"trial{trial}")
         workers = 0 if trial % 2 == 0 else 2
-        proc = _run(gpkg, workers, paths)
+        group = 1 if trial % 3 else 50           # a commit per package, or all three in one group
+        proc = _run(gpkg, workers, paths, group)
         assert proc.stdout.readline().strip() == "READY"
         if trial % 4 in (1, 2):
             # wait until a package's transaction is open (its journal exists), then kill inside it
