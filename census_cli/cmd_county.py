@@ -172,12 +172,13 @@ def status_cmd(gpkg: str, deadline: str | None, set_deadline_: str | None, as_js
         return
     click.echo(f"{rep.county} {rep.county_name}  截止/deadline: {rep.deadline or '未设置/none'}  "
                f"包/packages: {rep.ledger}")
-    click.echo(f"{'乡镇/township':<24}{'应报':>8}{'已收':>8}{'有效':>8}{'有问题':>8}{'冲突':>6}  {'最后收包/last package':<26}逾期/late")
+    click.echo(f"{'乡镇/township':<24}{'应报':>8}{'已收':>8}{'完成':>8}{'有效':>8}{'有问题':>8}{'冲突':>6}  "
+               f"{'最后收包/last package':<27}逾期/late")
     for r in rep.townships:
-        late = "逾期/LATE" if r["late"] else ""
+        late = "逾期/LATE" if r["late"] else "-"
         pct = f"{r['percent']}%" if r["percent"] is not None else "-"
-        click.echo(f"{r['township']} {r['name'][:8]:<14}{r['expected']:>8}{r['received']:>8}{r['valid']:>8}"
-                   f"{r['has_issues']:>8}{r['conflicts']:>6}  {(r['last_package'] or '-'):<26}{late} {pct}")
+        click.echo(f"{r['township']} {r['name'][:8]:<14}{r['expected']:>8}{r['received']:>8}{pct:>8}{r['valid']:>8}"
+                   f"{r['has_issues']:>8}{r['conflicts']:>6}  {(r['last_package'] or '-'):<27}{late}")
 
 
 @county.command("feedback")

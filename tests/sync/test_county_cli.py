@@ -70,6 +70,9 @@ def test_county_commands_end_to_end(tmp_path):
     assert t1["received"] == 4 and t1["has_issues"] == 1 and t1["late"] is True and st["deadline"].startswith("2021-06-30")
     r = run("county", "status", "--gpkg", gpkg)
     assert r.exit_code == 0 and kit.T1 in r.output
+    row = next(ln for ln in r.output.splitlines() if ln.startswith(kit.T1))
+    assert row.rstrip().endswith("逾期/LATE")  # the late flag sits under its own header, after the times
+    assert "%" in row.split()[4]               # completeness sits under 完成, not under 逾期
 
     r = run("county", "feedback", "--gpkg", gpkg, "--township", kit.T1, "--out", tmp_path / "fb", "--json")
     assert r.exit_code == 0
