@@ -272,7 +272,7 @@ def _bool(x: Any) -> bool:
     if isinstance(x, numbers.Number):
         try:
             return bool(x == x and x != 0)
-        except Exception:
+        except Exception:  # an exotic Number type that cannot compare: XPath calls it true
             return True
     return True
 
@@ -313,7 +313,7 @@ def _geo_str(d: Mapping) -> str:
         elif t != "LineString":
             return ""
         return ";".join(f"{_str(c[1])} {_str(c[0])} {_str(c[2]) if len(c) > 2 else '0'} 0" for c in cs)
-    except Exception:
+    except Exception:  # malformed coordinates have no ODK geo string: XPath sees an empty value
         return ""
 
 
@@ -1227,8 +1227,8 @@ def _fold(node: _C, parts: list[_C], pure: bool = True) -> _C:
         return node
     try:
         value = node.fn(_EMPTY, None, REFERENCE_DATE)
-    except Exception:
-        return node  # the error is reported at evaluation, where it belongs
+    except Exception:  # not folded: the error is reported at evaluation, where it belongs
+        return node
     return _const(value)
 
 
