@@ -3,20 +3,16 @@ fails with the expected code on the expected path, and irrelevant answers are cl
 
 from __future__ import annotations
 
-import copy
-import functools
-import json
-from pathlib import Path
 
 import pytest
 import yaml
 
-from schemas.catalogue import CODELISTS_DIR, FORMS_DIR, all_forms, get_form, shared_codelists
+from schemas.catalogue import CODELISTS_DIR, FORMS_DIR, all_forms, shared_codelists
 from schemas.errors import Code
 from schemas.model import FieldType
-from schemas.validator import ValidationContext, Validator
 
-EXAMPLES = Path(__file__).resolve().parent / "examples"
+from .formcases import BAD_PHONE, BOWTIE, DROP, FAR_POINT, example, mutate, validator
+
 FORMS = {  # form id → (block, confidential, geometry type or None)
     "urban_house": ("exposure", False, FieldType.GEOSHAPE),
     "public_facility": ("exposure", False, FieldType.GEOPOINT),
@@ -36,30 +32,7 @@ FORMS = {  # form id → (block, confidential, geometry type or None)
     "social_force": ("capacity", False, FieldType.GEOPOINT),
 }
 MY_CODELISTS = ("exposure.yaml", "capacity.yaml")
-DROP = object()  # a mutation value: remove the answer
-BAD_PHONE = "0429 512345"
-FAR_POINT = {"type": "Point", "coordinates": [40.65, 120.61]}  # lat/lon swapped
-BOWTIE = {"type": "Polygon", "coordinates": [[[120.6, 40.6], [120.7, 40.7], [120.7, 40.6], [120.6, 40.7],
-                                              [120.6, 40.6]]]}
 
-
-@functools.lru_cache(maxsize=None)
-def validator(form_id: str) -> Validator:
-    return Validator(get_form(form_id), ValidationContext(county_code="211481"))
-
-
-def example(form_id: str) -> dict:
-    return json.loads((EXAMPLES / f"{form_id}.json").read_text(encoding="utf-8"))
-
-
-def mutate(form_id: str, change: dict) -> dict:
-    rec = copy.deepcopy(example(form_id))
-    for k, v in change.items():
-        if v is DROP:
-            rec.pop(k, None)
-        else:
-            rec[k] = v
-    return rec
 
 
 def with_item(form_id: str, repeat: str, index: int, change: dict) -> dict:

@@ -3,18 +3,14 @@ with the expected code on the expected path, and irrelevant answers are cleared 
 
 from __future__ import annotations
 
-import copy
-import functools
-import json
-from pathlib import Path
 
 import pytest
 
-from schemas.catalogue import all_forms, get_form, shared_codelists
+from schemas.catalogue import all_forms, shared_codelists
 from schemas.errors import Code
-from schemas.validator import ValidationContext, Validator
 
-EXAMPLES = Path(__file__).resolve().parent / "examples"
+from .formcases import BAD_PHONE, BOWTIE, DROP, FAR_POINT, example, mutate, validator
+
 FORMS = {  # form id → (block, hazard family, confidential)
     "geohazard_site": ("hazard", "geological", False),
     "flood_mark": ("hazard", "flood", False),
@@ -29,30 +25,7 @@ FORMS = {  # form id → (block, hazard family, confidential)
     "hazard_zoning_result": ("single_risk", None, False),
     "comprehensive_zoning_result": ("comprehensive_risk", None, False),
 }
-DROP = object()  # a mutation value: remove the answer
-BAD_PHONE = "0429 512345"
-FAR_POINT = {"type": "Point", "coordinates": [40.65, 120.61]}  # lat/lon swapped
-BOWTIE = {"type": "Polygon", "coordinates": [[[120.6, 40.6], [120.7, 40.7], [120.7, 40.6], [120.6, 40.7],
-                                              [120.6, 40.6]]]}
 
-
-@functools.lru_cache(maxsize=None)
-def validator(form_id: str) -> Validator:
-    return Validator(get_form(form_id), ValidationContext(county_code="211481"))
-
-
-def example(form_id: str) -> dict:
-    return json.loads((EXAMPLES / f"{form_id}.json").read_text(encoding="utf-8"))
-
-
-def mutate(form_id: str, change: dict) -> dict:
-    rec = copy.deepcopy(example(form_id))
-    for k, v in change.items():
-        if v is DROP:
-            rec.pop(k, None)
-        else:
-            rec[k] = v
-    return rec
 
 
 # ---------------------------------------------------------------------------------------------------
