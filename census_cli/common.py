@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable
@@ -65,6 +66,12 @@ def handle_errors(fn: Callable) -> Callable:
             if debug_enabled():
                 raise
             raise missing_file(str(e.filename or e)) from e
+        except sqlite3.DatabaseError as e:  # a store or geodatabase from another version, or damaged
+            if debug_enabled():
+                raise
+            raise CommandFailed(f"数据库无法按预期读取（可能由其他版本创建或已损坏）：{e}",
+                                f"the database could not be read as expected (made by another version, or "
+                                f"damaged): {e}", EXIT_INVALID) from e
         except (OSError, ValueError) as e:
             if debug_enabled():
                 raise
