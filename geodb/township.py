@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from schemas.catalogue import get_form
-from schemas.errors import CensusError, Code, Problem, problem
+from schemas.errors import CensusError, Code, HasProblems, Problem, problem
 from schemas.model import Form
 from schemas.validator import DivisionRegister, RecordResult, ValidationContext, Validator
 
@@ -100,7 +100,7 @@ class NothingToExport(TownshipError):
 # Results
 
 @dataclass
-class SaveResult:
+class SaveResult(HasProblems):
     record_uuid: str
     revision_id: str | None      # None when nothing changed (no new revision)
     status: str                  # the record's status after the save
@@ -108,14 +108,6 @@ class SaveResult:
     created: bool = False        # a new record
     unchanged: bool = False      # identical to the current revision: nothing written
     demoted: bool = False        # asked for final, kept as draft because of errors
-
-    @property
-    def ok(self) -> bool:
-        return not any(p.severity == "error" for p in self.problems)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
 
 
 @dataclass

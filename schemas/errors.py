@@ -156,6 +156,20 @@ def problem(code: Code, path: str, *, row: int | None = None, severity: str = "e
     return Problem(code, path, zh, en, row=row, severity=severity)
 
 
+class HasProblems:
+    """Mixin for results carrying ``problems``: warnings do not make a result invalid."""
+
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
 class CensusError(ValueError):
     """Base for errors a user can fix; carries zh/en text (and is a ValueError, as rasterio's are)."""
 

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .errors import Code, Problem, problem
+from .errors import Code, HasProblems, Problem, problem
 from .expressions import Expression, ExpressionError, compile_expression, to_boolean
 from .model import REFERENCE_DATE, Division, Field, FieldType, Form
 
@@ -49,17 +49,9 @@ class ValidationContext:
 
 
 @dataclass
-class RecordResult:
+class RecordResult(HasProblems):
     record: dict
     problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not any(p.severity == "error" for p in self.problems)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
 
 
 class _Invalid(Exception):

@@ -35,3 +35,13 @@ def mutate(form_id: str, change: dict) -> dict:
         else:
             rec[k] = v
     return rec
+
+
+def assert_fails_with(form_id: str, record: dict, code, path: str) -> None:
+    """The record is invalid, with ``code`` on ``path`` among its errors, in both languages."""
+    res = validator(form_id).validate(record)
+    assert not res.ok
+    found = [(p.code, p.path) for p in res.errors]
+    assert (code, path) in found, [p.line() for p in res.problems]
+    mine = next(p for p in res.errors if (p.code, p.path) == (code, path))
+    assert mine.message_zh and mine.message_en
