@@ -209,7 +209,10 @@ def feedback_cmd(gpkg: str, township: str, out_dir: str, as_json: bool) -> None:
                    "acknowledged_through": fb.acknowledged_through})
         return
     click.echo(str(path))
-    echo_err(f"反馈 {len(fb.items)} 条（{counts}）/ {len(fb.items)} items")
+    names = {"has_issues": ("有问题", "with issues"), "rejected": ("退回", "rejected"), "conflict": ("冲突", "conflicts")}
+    zh = "，".join(f"{names.get(k, (k, k))[0]} {v}" for k, v in sorted(counts.items()))
+    en = ", ".join(f"{v} {names.get(k, (k, k))[1]}" for k, v in sorted(counts.items()))
+    echo_err(f"反馈 {len(fb.items)} 条（{zh or '无'}）/ {len(fb.items)} items ({en or 'none'})")
 
 
 @county.command("verify")

@@ -16,10 +16,26 @@ from .common import EXIT_OK, callback_progress, handle_errors, progress
 
 # Steps of the full census that later capabilities add; the demo lists them as not yet available.
 NOT_YET = [
-    ("乡镇按反馈修改后再次回传", "townships fixing flagged records and re-exporting after feedback"),
     ("风险评估与五级区划", "risk assessment and five-level zoning"),
     ("区划图与县级报告", "zoning maps and the county report"),
 ]
+
+
+def _resolve_conflicts_keep_latest(gpkg: Path) -> int:
+    """The demo reviewer's rule: keep the most recently made version of each conflicting record."""
+    from geodb.county import CountyDB
+    from sync.county import resolve_conflict
+
+    with CountyDB.open(gpkg) as db:
+        decisions = []
+        for c in db.conflicts(status="open"):
+            tips = json.loads(c["revision_ids"])
+            latest = max(tips, key=lambda rid: (db.revision(rid)["created_at"], rid))
+            decisions.append((c["record_uuid"], latest))
+    for record_uuid, keep in decisions:
+        resolve_conflict(gpkg, record_uuid, keep=keep, note="演示：保留最近一次修改 / demo: keep the latest edit",
+                         actor="演示审核员 demo reviewer")
+    return len(decisions)
 
 
 @click.command()
@@ -101,6 +117,29 @@ def demo(out_dir: str, buildings: int, seed: int) -> None:
     made.append((str(fb_dir), f"{len(status.townships)} 个乡镇的反馈文件 / feedback files for "
                               f"{len(status.townships)} townships"))
     (out / "county" / "status.json").write_text(json.dumps(status.as_dict(), ensure_ascii=False, indent=2),
+                                                 encoding="utf-8")
+
+    # 5. one feedback round: townships apply the feedback, fix what it flags, re-export; the county
+    #    imports the fixes, and its reviewer settles each conflict (both versions stay in the ledger)
+    from sample_data.feedback_round import simulate_feedback_round
+
+    with progress("乡镇按反馈修改 / townships fixing flagged records", total=None) as advance:
+        cb = callback_progress(advance)
+        rnd = simulate_feedback_round(out / "fieldwork", fb_dir, out / "fieldwork" / "packages",
+                                      progress=lambda step, done, total: cb(done, total))
+    with progress("导入修改后的回传包 / importing the fixes", total=len(rnd.packages)) as advance:
+        results2 = import_packages(gpkg, rnd.packages, progress=callback_progress(advance))
+    resolved = _resolve_conflicts_keep_latest(gpkg)
+    status2 = county_status(gpkg)
+    left = sum(int(r.get("has_issues") or 0) for r in status2.townships)
+    accepted2 = sum(r.outcome in ("accepted", "duplicate") for r in results2)
+    made.append((str(out / "fieldwork" / "packages"),
+                 f"反馈整改：乡镇修改 {rnd.fixed}/{rnd.flagged} 条有问题记录并再次回传 {len(rnd.packages)} 个包"
+                 f"（县级接收 {accepted2}），审核员裁决冲突 {resolved} 处，剩余有问题记录 {left} 条 / "
+                 f"feedback round: townships fixed {rnd.fixed}/{rnd.flagged} flagged records and sent "
+                 f"{len(rnd.packages)} more packages ({accepted2} accepted); the reviewer settled {resolved} "
+                 f"conflicts; {left} records still with issues"))
+    (out / "county" / "status.json").write_text(json.dumps(status2.as_dict(), ensure_ascii=False, indent=2),
                                                  encoding="utf-8")
 
     summary = {"out": str(out), "seconds": round(time.perf_counter() - t0, 1),

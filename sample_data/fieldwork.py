@@ -13,7 +13,9 @@ What ``simulate_fieldwork(sample_dir, out_dir)`` does, for every township of the
    above zero) — each form only if the catalogue has it.
 3. Makes a share of the records invalid (``error_rate``): years after 2020, negative areas, unknown
    codes, points outside the township. The enumerator submits them anyway (``force``), so the
-   county's validator must find and mark them.
+   county's validator must find and mark them. What each spoiled field really was is kept in
+   ``OUT/townships/{township}.answers.json`` (record UUID → the true record): what the enumerator
+   finds on a return visit, used by :mod:`sample_data.feedback_round` to fix flagged records.
 4. Makes ``conflicts`` records edited on two devices: a second device of the same township takes in
    the first device's revision (a copied store), then both edit it from that same parent.
 5. Exports every device's return package to ``OUT/packages/`` (nothing else goes there).
@@ -986,6 +988,9 @@ class _Township:
         self.rng = np.random.default_rng([sim.seed, index, 7])
         self.fakers: dict[str, FormFaker] = {}
         self.counter = 0
+        # form → item index → {field: true value} of the records spoiled on purpose
+        self.truth: dict[str, dict[int, dict[str, Any]]] = {}
+        self.answers: dict[str, dict[str, Any]] = {}   # record UUID → the true record
 
     def faker(self, form_id: str) -> FormFaker:
         if form_id not in self.fakers:
@@ -1130,7 +1135,11 @@ class _Township:
             for idx, (rec, place, _) in enumerate(items):
                 if self.rng.random() < sim.error_rate:
                     kind = kinds[int(self.rng.integers(len(kinds)))]
+                    before = json.loads(json.dumps(rec))
                     if make_invalid(rec, sim.forms[form_id], kind, self.rng, targets):
+                        # the whole true record: validating the spoiled one also clears the answers that
+                        # its wrong value made irrelevant, and the return visit restores those too
+                        self.truth.setdefault(form_id, {})[idx] = before
                         items[idx] = (rec, place, False)
                         results[idx] = v.validate(rec)
                         sim.result.invalid[kind] = sim.result.invalid.get(kind, 0) + 1
@@ -1146,6 +1155,9 @@ class _Township:
                 results.extend(store.save_many(form_id, recs[start:start + 2000], force=True,
                                                checked=checked[form_id][start:start + 2000]))
             saved[form_id] = results
+            for idx, true_values in self.truth.get(form_id, {}).items():
+                if results[idx].record_uuid:
+                    self.answers[results[idx].record_uuid] = true_values
             self.sim.result.records[form_id] = self.sim.result.records.get(form_id, 0) + len(results)
             self.sim.result.detected_invalid += sum(1 for r in results if r.errors)
         return saved
@@ -1272,6 +1284,9 @@ class _Simulation:
                 batches = tw.build_records(store)
                 checked = tw.make_valid_and_invalid(store, batches)
                 saved = tw.save(store, batches, checked)
+                answers = self.out_dir / "townships" / f"{tw.code}.answers.json"
+                answers.write_text(json.dumps(tw.answers, ensure_ascii=False, indent=1, sort_keys=True),
+                                   encoding="utf-8")
                 store_b = None
                 if per.get(tw.code):
                     store_b = tw.make_conflicts(store, saved, per[tw.code], enum_a + "（二）")

@@ -24,3 +24,9 @@ def test_demo_small(tmp_path):
     assert status["townships"] and all(t["received"] > 0 for t in status["townships"])
     assert status["packages"].get("accepted", 0) > 0 and not status["packages"].get("rejected")
     assert len(list((out / "county" / "feedback").iterdir())) == len(status["townships"])
+    # the feedback round: every flagged record fixed and accepted, conflicts settled, the ledger intact
+    assert sum(t["has_issues"] for t in status["townships"]) == 0
+    assert sum(t["conflicts"] for t in status["townships"]) == 0
+    assert any("反馈整改" in item["what"] for item in summary["made"])
+    from sync.county import verify_county
+    assert verify_county(gpkg).ok
