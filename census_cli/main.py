@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     ("census_cli.cmd_township", "township"),
     ("census_cli.cmd_county", "county"),
     ("census_cli.cmd_demo", "demo"),
+    ("census_cli.cmd_risk", "risk"),
 ]
 
 
