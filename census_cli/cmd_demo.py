@@ -16,7 +16,6 @@ from .common import EXIT_OK, callback_progress, handle_errors, progress
 
 # Steps of the full census that later capabilities add; the demo lists them as not yet available.
 NOT_YET = [
-    ("风险评估与五级区划", "risk assessment and five-level zoning"),
     ("区划图与县级报告", "zoning maps and the county report"),
 ]
 
@@ -141,6 +140,13 @@ def demo(out_dir: str, buildings: int, seed: int) -> None:
                  f"conflicts; {left} records still with issues"))
     (out / "county" / "status.json").write_text(json.dumps(status2.as_dict(), ensure_ascii=False, indent=2),
                                                  encoding="utf-8")
+
+    # 6. the emergency-management bureau: risk per building, 1 km cell and township; five-level zoning
+    from risk.assess import assess_county
+
+    with progress("风险评估与区划 / assessing risk and zoning", total=None) as advance:
+        assessed = assess_county(gpkg, out / "sample" / "hazards", progress=callback_progress(advance))
+    made.append((str(gpkg), f"风险评估：{assessed.summary_zh} / risk: {assessed.summary_en}"))
 
     summary = {"out": str(out), "seconds": round(time.perf_counter() - t0, 1),
                "made": [{"path": p, "what": w} for p, w in made],
