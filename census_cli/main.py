@@ -17,6 +17,8 @@ COMMAND_MODULES = [
     ("census_cli.cmd_township", "township"),
     ("census_cli.cmd_county", "county"),
     ("census_cli.cmd_demo", "demo"),
+    ("census_cli.cmd_map", "map_group"),
+    ("census_cli.cmd_report", "report"),
     ("census_cli.cmd_risk", "risk"),
 ]
 

@@ -1,0 +1,248 @@
+"""What maps and the report read from the county GeoPackage, loaded once and checked.
+
+:class:`MapSource` wraps one county GeoPackage: county name and code (``census_settings``), the county
+and township polygons, the ``risk_*`` layers written by ``census risk assess`` (docs: the risk outputs
+contract) and the exposure and capacity layers filled by the townships. Every layer is read at most once.
+Missing risk layers raise :class:`RiskOutputsMissing`, which tells the user to run the assessment.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mapping.errors import NotACountyGpkg, RiskColumnMissing, RiskOutputsMissing
+
+if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
+    import pandas as pd
+
+RISK_LAYERS: tuple[str, ...] = ("risk_grid", "risk_townships", "risk_breaks", "risk_runs")
+SPECIAL_MAPS: tuple[str, ...] = ("comprehensive", "prevention")
+
+
+class MapSource:
+    """One county GeoPackage as the maps see it. ``city`` optionally names a file with the city outline,
+    ``hazards_dir`` the folder of hazard GeoTIFFs (default: the one the latest risk run used)."""
+
+    def __init__(self, gpkg: str | Path, *, city: str | Path | None = None, hazards_dir: str | Path | None = None):
+        self.path = Path(gpkg)
+        if not self.path.is_file():
+            raise NotACountyGpkg(self.path, "文件不存在", "file not found")
+        self.city_path = Path(city) if city else None
+        self._hazards_dir = Path(hazards_dir) if hazards_dir else None
+        layers = self.layers
+        for needed in ("census_settings", "county", "townships"):
+            if needed not in layers:
+                raise NotACountyGpkg(self.path, f"不是县级普查数据库（缺少图层 {needed}），请用 `census county init` 创建",
+                                     f"not a county GeoPackage (no layer {needed}); make one with `census county init`")
+
+    # ---- plain layers ------------------------------------------------------------------------------
+    @cached_property
+    def layers(self) -> dict[str, str | None]:
+        import pyogrio
+        from pyogrio.errors import DataSourceError
+
+        try:
+            return {name: gtype for name, gtype in pyogrio.list_layers(self.path)}
+        except DataSourceError as e:  # not a GeoPackage (or any vector file GDAL reads)
+            raise NotACountyGpkg(self.path, f"无法作为 GeoPackage 打开（{e}）",
+                                 f"cannot be opened as a GeoPackage ({e})") from None
+
+    def has(self, layer: str) -> bool:
+        return layer in self.layers
+
+    def read(self, layer: str, columns: list[str] | None = None) -> gpd.GeoDataFrame | pd.DataFrame:
+        """A layer through pyogrio (attribute tables come back as plain DataFrames)."""
+        import pyogrio
+
+        if layer not in self.layers:
+            raise NotACountyGpkg(self.path, f"缺少图层 {layer}", f"layer {layer} is missing")
+        return pyogrio.read_dataframe(self.path, layer=layer, columns=columns, read_geometry=True)
+
+    @cached_property
+    def settings(self) -> dict[str, str]:
+        df = self.read("census_settings")
+        return {str(k): (None if v is None else str(v)) for k, v in zip(df["key"], df["value"])}
+
+    @property
+    def county_code(self) -> str:
+        return self.settings.get("county") or ""
+
+    @property
+    def county_name(self) -> str:
+        return self.settings.get("county_name") or self.county_code
+
+    @cached_property
+    def county(self):
+        """The county polygon (shapely, EPSG:4490)."""
+        import shapely
+
+        gdf = self.read("county")
+        return shapely.make_valid(shapely.union_all(gdf.geometry.values))
+
+    @cached_property
+    def townships(self) -> gpd.GeoDataFrame:
+        """code, name, geometry of every township, sorted by code."""
+        gdf = self.read("townships")
+        gdf["code"] = gdf["code"].astype(str)
+        return gdf[["code", "name", "geometry"]].sort_values("code").reset_index(drop=True)
+
+    @cached_property
+    def township_names(self) -> dict[str, str]:
+        return dict(zip(self.townships["code"], self.townships["name"]))
+
+    @cached_property
+    def lat0(self) -> float:
+        """Central latitude of the county: the parallel at which the map's scale is true."""
+        _minx, miny, _maxx, maxy = self.county.bounds
+        return (miny + maxy) / 2.0
+
+    # ---- risk outputs ---------------------------------------------------------------------------------
+    def has_risk(self) -> bool:
+        return all(self.has(layer) for layer in RISK_LAYERS)
+
+    def require_risk(self, layers: tuple[str, ...] = RISK_LAYERS) -> None:
+        missing = tuple(layer for layer in layers if not self.has(layer))
+        if missing:
+            raise RiskOutputsMissing(self.path, missing)
+
+    def _risk(self, layer: str):
+        self.require_risk((layer,))
+        return self.read(layer)
+
+    @cached_property
+    def risk_grid(self) -> gpd.GeoDataFrame:
+        gdf = self._risk("risk_grid")
+        gdf["township_code"] = gdf["township_code"].astype(str)
+        return gdf
+
+    @cached_property
+    def risk_townships(self) -> gpd.GeoDataFrame:
+        gdf = self._risk("risk_townships")
+        gdf["township_code"] = gdf["township_code"].astype(str)
+        return gdf.sort_values("township_code").reset_index(drop=True)
+
+    @cached_property
+    def risk_runs(self) -> pd.DataFrame:
+        df = self._risk("risk_runs")
+        return df.sort_values("started_at", ascending=False).reset_index(drop=True)
+
+    @cached_property
+    def risk_breaks(self) -> pd.DataFrame:
+        df = self._risk("risk_breaks")
+        run = self.latest_run.get("run_id")
+        if run is not None and "run_id" in df.columns and (df["run_id"] == run).any():
+            df = df[df["run_id"] == run]
+        return df.reset_index(drop=True)
+
+    @cached_property
+    def latest_run(self) -> dict:
+        runs = self.risk_runs
+        if not len(runs):
+            return {}
+        row = runs.iloc[0].to_dict()
+        notes = row.get("notes")
+        try:
+            row["notes"] = json.loads(notes) if isinstance(notes, str) and notes else (notes or {})
+        except json.JSONDecodeError:
+            row["notes"] = {"text": notes}
+        return row
+
+    def breaks_for(self, hazard: str, scope: str = "grid") -> dict | None:
+        """The zoning breaks of ``hazard`` ('comprehensive' or a hazard id) at ``scope``, or None."""
+        df = self.risk_breaks
+        hit = df[(df["hazard"] == hazard) & (df["scope"] == scope)]
+        if not len(hit):
+            return None
+        row = hit.iloc[0].to_dict()
+        b = row.get("breaks")
+        row["breaks"] = tuple(json.loads(b)) if isinstance(b, str) else tuple(b or ())
+        return row
+
+    def assessed_hazards(self) -> tuple[str, ...]:
+        """Risk hazard ids that have a level column in ``risk_townships``, in registry order."""
+        from risk.registry import RISK_HAZARD_IDS
+
+        cols = set(self.risk_townships.columns)
+        return tuple(h for h in RISK_HAZARD_IDS if f"{h}_level" in cols)
+
+    def require_column(self, layer: str, column: str) -> None:
+        frame = getattr(self, layer)
+        if column not in frame.columns:
+            raise RiskColumnMissing(self.path, layer, column)
+
+    # ---- hazards, exposure, capacity ------------------------------------------------------------------
+    @property
+    def hazards_dir(self) -> Path | None:
+        if self._hazards_dir is not None:
+            return self._hazards_dir
+        if self.has("risk_runs"):
+            d = self.latest_run.get("hazards_dir")
+            if d:
+                return Path(d)
+        return None
+
+    @cached_property
+    def houses(self) -> gpd.GeoDataFrame:
+        """Current building records (rural + urban) with their township, floor area and a centroid."""
+        import geopandas as gpd
+        import pandas as pd
+
+        frames = []
+        for layer in ("rural_house", "urban_house"):
+            if not self.has(layer):
+                continue
+            df = self.read(layer, columns=["building_id", "floor_area", "census_township"])
+            df = df[df.geometry.notna() & ~df.geometry.is_empty]
+            frames.append(gpd.GeoDataFrame({
+                "building_id": df["building_id"].astype(str).to_numpy(),
+                "township_code": df["census_township"].astype(str).to_numpy(),
+                "floor_area": pd.to_numeric(df["floor_area"], errors="coerce").fillna(0.0).to_numpy(),
+                "kind": layer}, geometry=df.geometry.values, crs=df.crs))
+        if not frames:
+            return gpd.GeoDataFrame({"building_id": [], "township_code": [], "floor_area": [], "kind": []},
+                                    geometry=[], crs="EPSG:4490")
+        return pd.concat(frames, ignore_index=True)
+
+    @cached_property
+    def village_population(self) -> pd.DataFrame:
+        if not self.has("village_population"):
+            import pandas as pd
+
+            return pd.DataFrame(columns=["village_code", "township_code", "resident_population"])
+        df = self.read("village_population", columns=["village_code", "township_code", "resident_population"])
+        df["township_code"] = df["township_code"].astype(str)
+        return df
+
+    def township_population(self) -> dict[str, float]:
+        df = self.village_population
+        vals = df.groupby("township_code")["resident_population"].sum(min_count=1)
+        return {k: float(v) for k, v in vals.items() if np.isfinite(v)}
+
+    @cached_property
+    def township_capacity(self) -> pd.DataFrame:
+        import pandas as pd
+
+        if not self.has("township_capacity"):
+            return pd.DataFrame(columns=["township_code"])
+        df = pd.DataFrame(self.read("township_capacity").drop(columns="geometry", errors="ignore"))
+        df["township_code"] = df["township_code"].astype(str)
+        return df
+
+    @cached_property
+    def disaster_annual(self) -> pd.DataFrame:
+        import pandas as pd
+
+        if not self.has("disaster_annual"):
+            return pd.DataFrame(columns=["year", "hazard_type", "direct_loss", "affected_people", "deaths"])
+        return pd.DataFrame(self.read("disaster_annual").drop(columns="geometry", errors="ignore"))
+
+
+def open_source(gpkg: str | Path | MapSource, **kw) -> MapSource:
+    """A :class:`MapSource` from a path, or the given one unchanged."""
+    return gpkg if isinstance(gpkg, MapSource) else MapSource(gpkg, **kw)
