@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import html
 import json
 import re
 from typing import Any, Callable
@@ -22,9 +23,26 @@ from typing import Any, Callable
 from PyQt5.QtCore import QDate, QRegularExpression, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QColor, QKeySequence, QPalette, QRegularExpressionValidator
 from PyQt5.QtWidgets import (
-    QCalendarWidget, QCheckBox, QComboBox, QDialog, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-    QLineEdit, QMenu, QPushButton, QScrollArea, QShortcut, QToolButton, QUndoCommand, QUndoStack,
-    QVBoxLayout, QWidget, QWidgetAction,
+    QCalendarWidget,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QScrollArea,
+    QShortcut,
+    QToolButton,
+    QUndoCommand,
+    QUndoStack,
+    QVBoxLayout,
+    QWidget,
+    QWidgetAction,
 )
 
 from schemas.errors import CensusError, Code
@@ -33,7 +51,14 @@ from schemas.validator import ValidationContext, Validator
 
 from . import i18n
 from .i18n import tr
-from .logic import clear_irrelevant, evaluate_form, problems_by_path, to_record
+from .logic import (
+    calculation_choice_list,
+    clear_irrelevant,
+    evaluate_form,
+    problems_by_path,
+    status_text,
+    to_record,
+)
 
 VALIDATE_MS = 200
 AUTOSAVE_MS = 800
@@ -136,7 +161,7 @@ class DateInput(TextInput):
         self.edit.setPlaceholderText(tr("date_hint"))
         self.edit.setMaximumWidth(180)
         button = QToolButton(self)
-        button.setText("📅")
+        button.setText("▦")
         button.setToolTip("日历 / calendar")
         button.setFocusPolicy(Qt.NoFocus)
         button.clicked.connect(self._pick)   # the calendar is made on first use: forms open faster
@@ -202,6 +227,7 @@ class SelectOneInput(FieldInput):
 
 class SelectMultipleInput(FieldInput):
     COLUMNS = 3
+    WIDTH = 430      # the boxes fit this many pixels: long labels get fewer columns, so a form stays narrow
 
     def __init__(self, f: Field, choices: list[tuple[str, str]], parent=None):
         super().__init__(f, parent)
@@ -211,10 +237,13 @@ class SelectMultipleInput(FieldInput):
         grid.setHorizontalSpacing(16)
         grid.setVerticalSpacing(2)
         self.boxes: list[tuple[str, QCheckBox]] = []
+        fm = self.fontMetrics()
+        widest = max((fm.horizontalAdvance(label) for _, label in choices), default=0) + 28
+        cols = max(1, min(self.COLUMNS, self.WIDTH // (widest + 16)))
         for i, (name, label) in enumerate(choices):
             cb = QCheckBox(label, box)
             cb.toggled.connect(lambda _c: self.changed.emit())
-            grid.addWidget(cb, i // self.COLUMNS, i % self.COLUMNS)
+            grid.addWidget(cb, i // cols, i % cols)
             self.boxes.append((name, cb))
         self._layout.addWidget(box)
         self._layout.addStretch(1)
@@ -232,18 +261,69 @@ class SelectMultipleInput(FieldInput):
         return self.boxes[0][1] if self.boxes else self
 
 
-class GeopointInput(TextInput):
-    """A point typed as "纬度 经度" (ODK order); a stored GeoJSON point is shown the same way."""
+class GeopointInput(FieldInput):
+    """A point: longitude and latitude typed in two boxes (decimal degrees, CGCS2000), or placed by
+    clicking the map (◎ asks the main window to arm the map).  Stored as a GeoJSON point; a half-typed
+    or unreadable pair goes to the validator as ODK's "lat lon" text, so it is flagged, not lost."""
+
+    pick_requested = pyqtSignal(object)   # this input
+
+    _NUMBER = r"-?\d{0,3}([.]\d{0,9})?"
 
     def __init__(self, f: Field, parent=None):
         super().__init__(f, parent)
-        self.edit.setPlaceholderText(tr("latlon_hint"))
+        self.lon_edit = self._box(tr("lon"), "120.7235")
+        self.lat_edit = self._box(tr("lat"), "40.6128")
+        self.pick_button = QToolButton(self)
+        self.pick_button.setText("◎ " + tr("pick_on_map"))
+        self.pick_button.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        self.pick_button.setToolTip(tr("pick_on_map_tip"))
+        self.pick_button.clicked.connect(lambda: self.pick_requested.emit(self))
+        self._layout.addWidget(self.pick_button)
+        self._layout.addStretch(1)
+
+    def _box(self, caption: str, example: str) -> QLineEdit:
+        self._layout.addWidget(QLabel(caption, self))
+        edit = QLineEdit(self)
+        edit.setPlaceholderText(example)
+        edit.setMaximumWidth(130)
+        edit.setValidator(QRegularExpressionValidator(QRegularExpression(self._NUMBER), edit))
+        edit.textChanged.connect(lambda _t: self.changed.emit())
+        self._layout.addWidget(edit)
+        return edit
+
+    def value(self) -> Any:
+        lon, lat = self.lon_edit.text().strip(), self.lat_edit.text().strip()
+        if not lon and not lat:
+            return None
+        try:
+            return {"type": "Point", "coordinates": [float(lon), float(lat)]}
+        except ValueError:
+            return f"{lat} {lon}".strip()   # the validator names what is missing
 
     def set_value(self, v: Any) -> None:
+        lon = lat = ""
+        if isinstance(v, str) and v.strip().startswith("{"):
+            v = json.loads(v)
         if isinstance(v, dict) and v.get("type") == "Point":
-            lon, lat = v["coordinates"][:2]
-            v = f"{lat:.6f} {lon:.6f}"
-        super().set_value(v)
+            x, y = v["coordinates"][:2]
+            lon, lat = f"{float(x):.6f}", f"{float(y):.6f}"
+        elif isinstance(v, (list, tuple)) and len(v) >= 2:
+            lon, lat = f"{float(v[0]):.6f}", f"{float(v[1]):.6f}"
+        elif isinstance(v, str) and v.strip():
+            parts = v.split()   # ODK order: latitude longitude
+            lat, lon = parts[0], (parts[1] if len(parts) > 1 else "")
+        for edit, text in ((self.lon_edit, lon), (self.lat_edit, lat)):
+            edit.blockSignals(True)
+            edit.setText(text)
+            edit.blockSignals(False)
+        self.changed.emit()
+
+    def set_point(self, lon: float, lat: float) -> None:
+        self.set_value({"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]})
+
+    def focus_widget(self) -> QWidget:
+        return self.lon_edit
 
 
 class GeometryDisplay(FieldInput):
@@ -463,6 +543,7 @@ class FormEditor(QDialog):
     e.g. a preview).  ``values`` pre-fill a new record (a work-map footprint's id, village, outline)."""
 
     saved = pyqtSignal(str, str)   # record_uuid, status
+    pick_point = pyqtSignal(object)   # a GeopointInput whose ◎ was pressed: the map should place it
 
     def __init__(self, form: Form, store=None, *, record_uuid: str | None = None, values: dict | None = None,
                  validator: Validator | None = None, villages: dict[str, str] | None = None,
@@ -495,14 +576,23 @@ class FormEditor(QDialog):
             desc.setWordWrap(True)
             desc.setStyleSheet("color: #555;")
             outer.addWidget(desc)
+        # what the county said about this record (feedback), until the record is edited again
+        self.county_note = QLabel(self)
+        self.county_note.setWordWrap(True)
+        self.county_note.setTextFormat(Qt.RichText)
+        self.county_note.setStyleSheet("padding: 6px; color: #8e1b10; background: #fdecea; border: 1px solid #f0b8b0; "
+                                       "border-radius: 4px;")
+        self.county_note.hide()
+        outer.addWidget(self.county_note)
         note = QLabel(tr("required_note"), self)
         note.setStyleSheet("color: #888; font-size: 11px;")
         outer.addWidget(note)
 
         scroll = QScrollArea(self)
+        self._scroll = scroll
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)   # never clip a field when narrow
         body = QWidget(scroll)
         self._body_layout = QVBoxLayout(body)
         self._body_layout.setSpacing(0)
@@ -563,6 +653,11 @@ class FormEditor(QDialog):
         self.validate_now()
         self.banner.setText(tr("ready"))
 
+    def content_width(self) -> int:
+        """The width the form needs to show every field without a horizontal scroll bar."""
+        return self._scroll.widget().minimumSizeHint().width() + self._scroll.verticalScrollBar().sizeHint().width() + \
+            self.layout().contentsMargins().left() + self.layout().contentsMargins().right() + 4
+
     # -- building --------------------------------------------------------------------------------------
     def _choices(self, f: Field) -> list[tuple[str, str]]:
         lang = i18n.language()
@@ -615,6 +710,8 @@ class FormEditor(QDialog):
                 out[f.name] = lab
             else:
                 row = FieldRow(f, self._input_for(f, parent), parent)
+                if isinstance(row.input, GeopointInput):
+                    row.input.pick_requested.connect(self.pick_point.emit)
                 if container is None or container.type is FieldType.GROUP:
                     row.input.changed.connect(lambda name=f.name: self._on_changed(name))
                 out[f.name] = row
@@ -656,8 +753,24 @@ class FormEditor(QDialog):
 
     def _stored_values(self, record_uuid: str) -> dict:
         rec = self.store.get(record_uuid)
+        self._show_county_note(rec)
         data = rec.get("input") or rec["data"]  # a draft's raw answers keep what failed validation
         return dict(data)
+
+    def _show_county_note(self, rec: dict) -> None:
+        state = rec.get("county_state")
+        if not state:
+            self.county_note.hide()
+            return
+        en = i18n.language() == "en"
+        msg = rec.get("county_message_en" if en else "county_message_zh") or ""
+        lines = [f"<b>{tr('county_says')}（{status_text(state, i18n.language())}）</b>：{html.escape(msg)}"]
+        for p in rec.get("county_problems") or []:
+            text = p.get("message_en" if en else "message_zh") or ""
+            if text and text not in msg:
+                lines.append(f"· {html.escape(str(p.get('path') or ''))} {html.escape(text)}")
+        self.county_note.setText("<br>".join(lines))
+        self.county_note.show()
 
     # -- the change flow -------------------------------------------------------------------------------
     def widget(self, path: str) -> Any:
@@ -708,10 +821,10 @@ class FormEditor(QDialog):
     def _calc_text(self, f: Field, value: Any) -> Any:
         if value is None or value == "":
             return None
-        for name in (f.choices,) if f.choices else ():
-            label = self.form.choice_list(name).label_of(str(value))
-            if label:
-                return label.get(i18n.language())
+        cl = calculation_choice_list(self.form, f)
+        label = cl.label_of(str(value)) if cl is not None else None
+        if label:  # a calculated code shows as its label, as a select would
+            return label.get(i18n.language())
         if isinstance(value, float):
             return f"{value:.6g}"
         return value

@@ -12,12 +12,16 @@ Nothing here imports Qt, so all of it is testable (and reusable) without a displ
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from schemas.expressions import ExpressionError, compile_expression, to_boolean
 from schemas.model import Field, FieldType, Form
+
+from .styles import STATUS_STYLES
 
 HOUSE_FORMS = ("rural_house", "urban_house")
 
@@ -25,15 +29,7 @@ HOUSE_FORMS = ("rural_house", "urban_house")
 STATUS_TODO = "todo"            # a work-map footprint nobody has filled yet
 STATUS_EXPORTED = "exported"    # final and written to a return package
 STATUS_ORDER = ("has_issues", "conflict", "rejected", "draft", STATUS_TODO, "final", STATUS_EXPORTED)
-STATUS_TEXT = {
-    "draft": ("草稿", "Draft"),
-    "final": ("已完成", "Complete"),
-    "has_issues": ("有问题", "Has issues"),
-    "conflict": ("冲突", "Conflict"),
-    "rejected": ("被退回", "Rejected"),
-    STATUS_EXPORTED: ("已导出", "Exported"),
-    STATUS_TODO: ("未填", "Not started"),
-}
+STATUS_TEXT = {k: (st.zh, st.en) for k, st in STATUS_STYLES.items()}
 
 
 def status_text(status: str, lang: str = "zh") -> str:
@@ -376,3 +372,49 @@ def prefill_from_workmap(form: Form, footprint: Mapping[str, Any]) -> dict[str, 
         geom = footprint["geometry"]
         values[geom_field] = json.loads(geom) if isinstance(geom, str) else geom
     return values
+
+
+# ---------------------------------------------------------------------------------------------------
+# Calculated codes shown as their labels
+
+_LITERAL = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+
+
+def calculation_results(expression: str | None) -> frozenset[str]:
+    """The string literals a calculation can return: quoted text not compared with ``=``/``<``/``>``
+    (``if(${c} = '4', '1', '0')`` → {'1', '0'}). Empty for arithmetic."""
+    out = set()
+    text = expression or ""
+    for m in _LITERAL.finditer(text):
+        value = m.group(1) if m.group(1) is not None else m.group(2)
+        before = text[:m.start()].rstrip()[-1:]
+        after = text[m.end():].lstrip()[:1]
+        if value and before not in ("=", "<", ">") and after not in ("=", "<", ">", "!"):
+            out.add(value)
+    return frozenset(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_lists() -> tuple:
+    from schemas.catalogue import shared_codelists
+
+    return tuple(shared_codelists().values())
+
+
+def calculation_choice_list(form: Form, f: Field):
+    """The code list whose codes a calculated field returns (a calculate has no ``choices`` of its own):
+    the form's lists first, then the shared ones; a list named after the field wins, then the smallest.
+    ``year_band`` → the shared ``year_band`` list, so the editor shows 1981—1990年 rather than "2"."""
+    results = calculation_results(f.calculation)
+    if not results:
+        return None
+    best, best_key = None, None
+    for own, lists in ((0, form.choice_lists), (1, _shared_lists())):
+        for cl in lists:
+            if not results <= cl.names():
+                continue
+            named = 0 if cl.name == f.name else (1 if cl.name.endswith("_" + f.name) else 2)
+            key = (named, own, len(cl.choices))
+            if best_key is None or key < best_key:
+                best, best_key = cl, key
+    return best

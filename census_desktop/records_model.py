@@ -11,22 +11,15 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from PyQt5.QtCore import QAbstractTableModel, QModelIndex, Qt
-from PyQt5.QtGui import QBrush, QColor
+from PyQt5.QtGui import QBrush, QColor, QIcon, QPixmap
 
 from . import i18n
 from .logic import COLUMN_TITLES, COLUMNS, Row, filter_rows, sort_rows, status_text
+from .styles import STATUS_STYLES
 
-# Calm status colours: pale backgrounds, readable on any screen.
-STATUS_COLOURS = {
-    "draft": "#fff4d6",       # pale amber
-    "final": "#e3f4e1",       # pale green
-    "has_issues": "#fde2e0",  # pale red
-    "conflict": "#f9cfcf",
-    "rejected": "#f9cfcf",
-    "exported": "#e0ecfa",    # pale blue
-    "todo": "#ffffff",
-}
-STATUS_TEXT_COLOURS = {"has_issues": "#a12a1f", "conflict": "#a12a1f", "rejected": "#a12a1f", "todo": "#6b6b6b"}
+# Calm status colours, shared with the map (census_desktop.styles): pale backgrounds, readable anywhere.
+STATUS_COLOURS = {k: st.fill for k, st in STATUS_STYLES.items()}
+STATUS_TEXT_COLOURS = {k: st.text for k, st in STATUS_STYLES.items() if st.text}
 
 ROW_ROLE = Qt.UserRole + 1
 
@@ -42,6 +35,7 @@ class RecordsModel(QAbstractTableModel):
         self._order: list[int] = []      # every row, in the current sort order
         self._brushes = {k: QBrush(QColor(v)) for k, v in STATUS_COLOURS.items()}
         self._fg = {k: QBrush(QColor(v)) for k, v in STATUS_TEXT_COLOURS.items()}
+        self._swatches: dict[str, QIcon] = {}
 
     # -- data in ---------------------------------------------------------------------------------------
     def set_rows(self, rows: Sequence[Row]) -> None:
@@ -82,6 +76,10 @@ class RecordsModel(QAbstractTableModel):
             if col == "errors":
                 return str(row.errors) if row.errors else ""
             return row.value(col)
+        if role == Qt.DecorationRole and col == "status":
+            return self._swatch(row.status)
+        if role == Qt.ToolTipRole and col == "key":
+            return row.key
         if role == Qt.BackgroundRole:
             return self._brushes.get(row.status)
         if role == Qt.ForegroundRole:
@@ -105,9 +103,35 @@ class RecordsModel(QAbstractTableModel):
         self._visible = self._compute()
         self.layoutChanged.emit()
 
+    def _swatch(self, status: str) -> QIcon | None:
+        """The map's colour for the state: a small square, so table and map read alike."""
+        style = STATUS_STYLES.get(status)
+        if style is None:
+            return None
+        icon = self._swatches.get(status)
+        if icon is None:
+            pm = QPixmap(10, 10)
+            pm.fill(QColor(style.stroke))
+            icon = self._swatches[status] = QIcon(pm)
+        return icon
+
     # -- helpers ---------------------------------------------------------------------------------------
     def row_at(self, visible_row: int) -> Row:
         return self._rows[self._visible[visible_row]]
+
+    def replace_row(self, new: Row, match) -> bool:
+        """Put ``new`` in place of the first row ``match(row)`` accepts and repaint just that line (an
+        autosave must not reload 50,000 rows); False when no row matches (the caller reloads)."""
+        for k, r in enumerate(self._rows):
+            if match(r):
+                self._rows[k] = new
+                try:
+                    vis = self._visible.index(k)
+                except ValueError:
+                    return True
+                self.dataChanged.emit(self.index(vis, 0), self.index(vis, len(COLUMNS) - 1))
+                return True
+        return False
 
     @property
     def total(self) -> int:

@@ -45,7 +45,22 @@ def store(store_path):
 
     s = TownshipStore.open(store_path)
     yield s
+    _close_windows()
     s.close()
+
+
+def _close_windows() -> None:
+    """Close the test's windows before their store: a pending autosave or refresh runs against an open
+    database (pytest-qt would close them only after this fixture's teardown)."""
+    from PyQt5.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        return
+    for w in app.topLevelWidgets():
+        if w.isVisible():
+            w.close()
+    app.processEvents()
 
 
 @pytest.fixture

@@ -94,3 +94,27 @@ def test_kill9_after_an_edit_loses_nothing(store_path, tmp_path):
         assert len(recs) == 1 and recs[0]["status"] == "draft"
         assert recs[0]["data"]["owner_name"] == "刘桂芝" and recs[0]["data"]["floors"] == 2
         assert s.verify().ok
+
+
+def test_screenshot_waits_for_the_map_and_shows_an_open_form(qtbot, store_path, tmp_path, capsys):
+    from PyQt5.QtGui import QImage
+
+    from geodb.township import TownshipStore
+
+    with TownshipStore.open(store_path) as s:
+        bid = next(w["building_id"] for w in s.workmap() if not w["urban"])
+    plain, opened = tmp_path / "plain.png", tmp_path / "open.png"
+    assert main(["--db", str(store_path), "--screenshot", str(plain)]) == 0
+    assert main(["--db", str(store_path), "--open", bid, "--screenshot", str(opened)]) == 0
+    a, b = QImage(str(plain)), QImage(str(opened))
+    assert a.size() == b.size()
+    from PyQt5.QtGui import QColor
+
+    from census_desktop.map_panel import LAND
+    land = sum(QColor(a.pixel(x, y)).name() == LAND for x in range(0, a.width(), 8) for y in range(0, a.height(), 8))
+    assert land > 500                        # the township is drawn: the map had loaded
+    # the form window is drawn over the left of the window: that part differs, the map is drawn in both
+    assert sum(a.pixel(x, 300) != b.pixel(x, 300) for x in range(20, 500, 10)) > 20
+    assert "找不到" not in capsys.readouterr().err
+    assert main(["--db", str(store_path), "--open", "B-nowhere", "--screenshot", str(opened)]) == 0
+    assert "B-nowhere" in capsys.readouterr().err

@@ -6,7 +6,14 @@ from types import SimpleNamespace
 
 from census_desktop.app import find_cjk_font
 from census_desktop.logic import (
-    STATUS_TODO, clear_irrelevant, evaluate_form, filter_rows, problems_by_path, record_rows, sort_rows, to_record,
+    STATUS_TODO,
+    clear_irrelevant,
+    evaluate_form,
+    filter_rows,
+    problems_by_path,
+    record_rows,
+    sort_rows,
+    to_record,
     village_progress,
 )
 from schemas.catalogue import get_form
@@ -95,3 +102,19 @@ def test_local_minute_reads_utc_stamps():
     want = dt.datetime(2021, 6, 1, 8, 0, tzinfo=dt.timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")
     assert local_minute("2021-06-01T08:00:00.000Z") == want
     assert local_minute("") == ""
+
+
+def test_calculated_code_is_shown_by_the_label_of_the_list_it_comes_from():
+    from census_desktop.logic import calculation_choice_list, calculation_results
+
+    house = get_form("rural_house")
+    # compared literals are inputs, not results
+    assert calculation_results("if(${c} = '4' or ${c} = '5', '1', '0')") == {"1", "0"}
+    assert calculation_results("${a} - ${b}") == frozenset()
+    band = calculation_choice_list(house, house.field("year_band"))
+    assert band.name == "year_band" and band.label_of("3").zh == "1991—2000年"
+    bridge = get_form("bridge")
+    assert calculation_choice_list(bridge, bridge.field("size_class")).name == "bridge_size_class"
+    assert calculation_choice_list(bridge, bridge.field("dangerous")).label_of("1").zh == "是"
+    village = get_form("village_population")
+    assert calculation_choice_list(village, village.field("age15_64")) is None

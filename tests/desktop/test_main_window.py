@@ -85,7 +85,28 @@ def test_export_package_writes_final_records(qtbot, store, tmp_path):
     ed = win.open_row(0)
     fill(ed, VALID_HOUSE)
     ed.save(final=True)
-    result = win.export_package(tmp_path / "out")
+    out = tmp_path / "out"
+    out.mkdir()
+    job = win.export_package(out)
+    qtbot.waitUntil(lambda: job.done, timeout=20000)
+    result = job.result
     assert result.path.exists() and result.revisions == 1
-    assert win.model.row_at(0).status in ("exported",) or any(
-        win.model.row_at(i).status == "exported" for i in range(win.model.shown))
+    assert any(win.model.row_at(i).status == "exported" for i in range(win.model.shown))
+
+
+def test_catalogue_names_are_not_cut_off(qtbot, store):
+    """Every form's name fits its column at the default size (long ones would elide, with a tooltip)."""
+    win = _window(qtbot, store)
+    win.resize(1280, 800)
+    qtbot.wait(50)
+    tree = win.tree
+    fm = tree.fontMetrics()
+    for i in range(tree.topLevelItemCount()):
+        top = tree.topLevelItem(i)
+        top.setExpanded(True)
+        for k in range(top.childCount()):
+            item = top.child(k)
+            rect = tree.visualItemRect(item)
+            text_w = fm.horizontalAdvance(item.text(0))
+            assert rect.left() + text_w <= tree.columnWidth(0) + 2, item.text(0)
+            assert item.text(0) in item.toolTip(0)
