@@ -64,4 +64,7 @@ from census_cli.cmd_scenario_damage import scenario_damage
 
 risk.add_command(scenario_damage)
 
+from census_cli.cmd_risk_extra import dangers, history
 
+risk.add_command(dangers)
+risk.add_command(history)

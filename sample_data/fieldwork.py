@@ -8,9 +8,16 @@ What ``simulate_fieldwork(sample_dir, out_dir)`` does, for every township of the
    (``OUT/townships/{township}.db``).
 2. Fills one house record per footprint (``rural_house`` or ``urban_house``), one ``township_capacity``,
    one ``village_capacity`` and one ``village_population`` per village, one ``public_facility`` per
-   facility, and a few hazard, history and hidden-danger records placed where the sample's hazard
-   layers say they belong (geohazard sites on high susceptibility, flood marks where the flood depth is
-   above zero) — each form only if the catalogue has it.
+   facility, and hazard, history and hidden-danger records placed where the sample's hazard layers say
+   they belong — each form only if the catalogue has it: geohazard sites on susceptibility class 1–2,
+   mostly on slopes with houses below them on the DEM; flood marks where the flood depth is above zero;
+   key hidden dangers by what the township has (its worst slope, a weak dyke section on flooded land
+   near houses, a chemical plant in town, a dangerous house, a crowded place, a forest-fire spot);
+   annual statistics for every year 1978–2020 with a loss, per hazard type, sized by the township's
+   exposure in the layers (flooded, surge-prone, drought-prone footprints, houses below slopes), with
+   trends (flood losses rising with assets, hail falling, droughts more frequent) and two townships
+   whose early records are lost; major events 1949–2020 (simulated after the region's known
+   disasters) kept once, by the township most affected, naming every affected township.
 3. Makes a share of the records invalid (``error_rate``): years after 2020, negative areas, unknown
    codes, points outside the township. The enumerator submits them anyway (``force``), so the
    county's validator must find and mark them. What each spoiled field really was is kept in
@@ -658,19 +665,28 @@ def facility_answers(faker: FormFaker, r: Mapping[str, Any], place: Place) -> di
     return out
 
 
-def geohazard_answers(faker: FormFaker, place: Place, n: int) -> dict:
+def geohazard_answers(faker: FormFaker, place: Place, n: int, houses_below: int | None = None,
+                      people_per_house: float = 3.2) -> dict:
+    """A geohazard site; ``houses_below``: footprints the sample's DEM puts below the site within reach
+    (the enumerator's threatened people and buildings follow from them, with a rough estimate's error)."""
     rng = faker.rng
-    kind = faker.pick(["landslide", "collapse", "debris_flow", "subsidence"], p=[0.45, 0.35, 0.15, 0.05])
-    scale = faker.pick(["small", "medium", "large"], p=[0.7, 0.25, 0.05])
-    ranges = {"landslide": {"small": (0.1, 9.9), "medium": (10, 99), "large": (100, 999)},
-              "collapse": {"small": (0.01, 0.99), "medium": (1, 9.9), "large": (10, 99)},
-              "debris_flow": {"small": (0.1, 1.9), "medium": (2, 19.9), "large": (20, 49.9)}}
-    people = int(rng.integers(0, 120))
+    kind = faker.pick(["landslide", "collapse", "debris_flow", "subsidence"], p=[0.5, 0.33, 0.12, 0.05])
+    scale = faker.pick(["small", "medium", "large"], p=[0.7, 0.25, 0.05] if not houses_below or houses_below < 20
+                       else [0.45, 0.45, 0.1])
+    ranges = {"landslide": {"small": (0.5, 9.9), "medium": (10, 99), "large": (100, 999)},
+              "collapse": {"small": (0.05, 0.99), "medium": (1, 9.9), "large": (10, 99)},
+              "debris_flow": {"small": (0.2, 1.9), "medium": (2, 19.9), "large": (20, 49.9)}}
+    if houses_below is None:
+        people = int(rng.integers(0, 120))
+        buildings = people // 3 + int(rng.integers(0, 5))
+    else:  # the people living in those footprints, estimated ±40 %
+        buildings = max(0, int(round(houses_below * float(rng.uniform(0.7, 1.2)))))
+        people = int(round(buildings * people_per_house * float(rng.uniform(0.6, 1.4))))
     out = {"site_id": f"{place.township}DZ{n:04d}", "site_name": f"{faker.pick(SURNAMES)}家沟{ {'landslide': '滑坡', 'collapse': '崩塌', 'debris_flow': '泥石流', 'subsidence': '地面塌陷'}[kind]}",
            "hazard_type": kind, "scale": scale, "threatened_people": people,
-           "threatened_households": people // 3, "threatened_buildings": people // 3 + int(rng.integers(0, 5)),
-           "threatened_property": round(float(people) * float(rng.uniform(2, 10)), 1),
-           "stability": faker.pick(["stable", "fairly_stable", "unstable"], p=[0.3, 0.5, 0.2]),
+           "threatened_households": min(people, buildings), "threatened_buildings": buildings,
+           "threatened_property": round(float(buildings) * float(rng.uniform(5, 20)), 1),
+           "stability": faker.pick(["stable", "fairly_stable", "unstable"], p=[0.25, 0.5, 0.25]),
            "triggers": ["rainfall"] + (["slope_cutting"] if rng.random() < 0.3 else []),
            "monitoring": ["none"] if rng.random() < 0.3 else None,
            "monitor_name": faker.person(), "monitor_phone": faker.phone(),
@@ -680,7 +696,7 @@ def geohazard_answers(faker: FormFaker, place: Place, n: int) -> dict:
         out["subsidence_area"] = round(float(rng.uniform(0.01, 0.5)), 3)
     else:
         a, b = ranges[kind][scale]
-        out["volume"] = round(float(rng.uniform(a, b)), 2)
+        out["volume"] = round(float(a * (b / a) ** rng.random()), 2)    # log-uniform in the size class
     if out["monitoring"] is None:
         out.pop("monitoring")
     return out
@@ -698,45 +714,94 @@ def flood_mark_answers(faker: FormFaker, place: Place, n: int, depth: float, riv
     return out
 
 
-def annual_answers(faker: FormFaker, place: Place, year: int, hazard: str) -> dict:
+def annual_answers(faker: FormFaker, place: Place, year: int, hazard: str, figures: Mapping[str, Any] | None = None
+                   ) -> dict:
+    """One township-year-hazard row; ``figures`` (from :func:`_county_history`) carry the simulated
+    loss at 2020 prices and the people affected, else values are drawn at random."""
     rng = faker.rng
-    affected = int(rng.integers(0, 6000))
-    deaths = int(rng.integers(0, 3)) if affected > 1000 and rng.random() < 0.2 else 0
-    crop = round(float(rng.uniform(0, 800)), 1)
+    source = faker.pick([n for n in faker.lists.get("disaster_data_source", ["statistics"]) if n != "other"])
+    if figures is None:
+        affected = int(rng.integers(0, 6000))
+        deaths = int(rng.integers(0, 3)) if affected > 1000 and rng.random() < 0.2 else 0
+        crop = round(float(rng.uniform(0, 800)), 1)
+        return {"division_level": "township", "township_code": place.township, "year": year, "hazard_type": hazard,
+                "affected_people": affected, "deaths": deaths, "missing": 0,
+                "relocated": int(affected * rng.uniform(0, 0.1)),
+                "crop_affected_area": crop, "crop_failure_area": round(crop * float(rng.uniform(0, 0.2)), 1),
+                "collapsed_houses": int(rng.integers(0, 5)), "severely_damaged": int(rng.integers(0, 15)),
+                "generally_damaged": int(rng.integers(0, 60)),
+                "direct_loss": round(affected * float(rng.uniform(0.05, 0.6)), 1), "data_source": source}
+    f = dict(figures)
+    affected = int(f["affected_people"])
+    deaths = min(int(f.get("deaths", 0)), affected)
+    crop = round(float(f.get("crop_ha", 0.0)), 1)
+    houses = int(f.get("collapsed", 0))
     return {"division_level": "township", "township_code": place.township, "year": year, "hazard_type": hazard,
-            "affected_people": affected, "deaths": deaths, "missing": 0, "relocated": int(affected * rng.uniform(0, 0.1)),
-            "crop_affected_area": crop, "crop_failure_area": round(crop * float(rng.uniform(0, 0.2)), 1),
-            "collapsed_houses": int(rng.integers(0, 5)), "severely_damaged": int(rng.integers(0, 15)),
-            "generally_damaged": int(rng.integers(0, 60)), "direct_loss": round(affected * float(rng.uniform(0.05, 0.6)), 1),
-            "data_source": faker.pick([n for n in faker.lists.get("disaster_data_source", ["statistics"]) if n != "other"])}
+            "affected_people": affected, "deaths": deaths, "missing": min(int(f.get("missing", 0)), affected - deaths),
+            "relocated": int(affected * float(f.get("relocated_share", 0.0))),
+            "crop_affected_area": crop, "crop_failure_area": round(crop * float(rng.uniform(0.05, 0.25)), 1),
+            "collapsed_houses": houses, "severely_damaged": houses * 2 + int(rng.integers(0, 3)),
+            "generally_damaged": houses * 6 + int(rng.integers(0, 10)),
+            # the statistics record losses at the prices of their year (当年价)
+            "direct_loss": round(float(f["loss_2020_wan"]) / _sim_price_factor(year), 1),
+            "data_source": "disaster_statistics" if year >= 1990 else source}
 
 
-def event_answers(faker: FormFaker, place: Place, year: int, hazard: str, title: str) -> dict:
+def event_answers(faker: FormFaker, place: Place, year: int, hazard: str, title: str,
+                  plan: Mapping[str, Any] | None = None) -> dict:
+    """A major event; ``plan`` (from :func:`_county_history`) names its date and every affected township
+    with its people, so the one record the lead township keeps covers the whole event."""
     rng = faker.rng
-    start = dt.date(year, int(rng.integers(6, 9)), int(rng.integers(1, 28)))
-    people = int(rng.integers(2000, 40000))
     sources = [n for n in faker.lists.get("disaster_data_source", []) if n not in ("other", "chronicle")]
+    if plan is None:
+        start = dt.date(year, int(rng.integers(6, 9)), int(rng.integers(1, 28)))
+        people = int(rng.integers(2000, 40000))
+        divisions = [{"affected_township_code": place.township, "township_affected_people": people}]
+        loss = round(people * float(rng.uniform(0.2, 1.5)), 1)
+        deaths, collapsed = int(rng.integers(0, 5)), int(rng.integers(0, 200))
+        days = int(rng.integers(1, 5))
+    else:
+        start = plan["start"]
+        divisions = [{"affected_township_code": c, "township_affected_people": int(p)} for c, p in plan["townships"]]
+        people = sum(int(p) for _c, p in plan["townships"])
+        loss = round(float(plan["loss_2020_wan"]) / _sim_price_factor(year), 1)
+        deaths, collapsed, days = min(int(plan["deaths"]), people), int(plan["collapsed"]), int(plan["days"])
+    src = ["chronicle"] if year < 1978 and "chronicle" in faker.lists.get("disaster_data_source", []) else (
+        [faker.pick(sources)] if sources else None)
     return {"event_name": f"{year}年{title}", "hazard_type": hazard, "start_date": start.isoformat(),
-            "end_date": (start + dt.timedelta(days=int(rng.integers(1, 5)))).isoformat(),
-            "affected_divisions": [{"affected_township_code": place.township, "township_affected_people": people}],
-            "affected_people": people, "deaths": int(rng.integers(0, 5)), "missing": 0, "injured": int(rng.integers(0, 30)),
-            "collapsed_houses": int(rng.integers(0, 200)), "damaged_houses": int(rng.integers(0, 800)),
-            "direct_loss": round(people * float(rng.uniform(0.2, 1.5)), 1),
-            "description": f"{year}年夏季{title}，{place.township}乡镇受灾，冲毁道路农田，转移群众。",
-            "data_source": [faker.pick(sources)] if sources else None}
+            "end_date": min(start + dt.timedelta(days=days), dt.date(2020, 12, 31)).isoformat(),
+            "affected_divisions": divisions,
+            "affected_people": people, "deaths": deaths, "missing": 0, "injured": min(people, deaths * 5 + int(rng.integers(0, 30))),
+            "collapsed_houses": collapsed, "damaged_houses": collapsed * 4 + int(rng.integers(0, 50)),
+            "direct_loss": loss,
+            "description": f"{year}年{title}，{len(divisions)}个乡镇（街道）受灾，冲毁道路农田，转移群众。",
+            "data_source": src}
 
 
-def danger_answers(faker: FormFaker, place: Place, n: int) -> dict:
+def danger_answers(faker: FormFaker, place: Place, n: int, kind: str | None = None, people: int | None = None,
+                   risk_level: str | None = None) -> dict:
+    """A key hidden danger; ``kind``/``people``/``risk_level`` from where it was placed (see
+    :func:`_place_dangers`), else drawn at random."""
     rng = faker.rng
-    people = int(rng.integers(5, 300))
+    people = int(rng.integers(5, 300)) if people is None else max(0, int(people))
     buildings = max(1, people // 3)
-    status = faker.pick(faker.lists.get("remediation_status", ["untreated"]))
-    out = {"danger_id": f"{place.township}YH{n:04d}", "danger_name": f"{faker.pick(SURNAMES)}家屯隐患点",
+    statuses = faker.lists.get("remediation_status", ["untreated"])
+    weights = [0.5, 0.3, 0.2] if kind is not None and len(statuses) == 3 else None   # most not yet treated
+    status = faker.pick(statuses, p=weights)
+    kind = kind or faker.pick([c for c in faker.lists.get("danger_type", ["other"]) if c != "other"] or ["other"])
+    names = {"geohazard": "滑坡隐患点", "dyke_weak_section": "堤防险段", "chemical_vicinity": "危化企业周边",
+             "dangerous_house": "危房", "crowded_place": "人员密集场所", "forest_fire": "林区火险点",
+             "risky_reservoir": "病险水库"}
+    out = {"danger_id": f"{place.township}YH{n:04d}",
+           "danger_name": f"{faker.pick(SURNAMES)}家屯{names.get(kind, '隐患点')}", "danger_type": kind,
+           "scale": faker.pick(["major", "large", "general"], p=[0.15, 0.35, 0.5]),
            "threatened_people": people, "threatened_buildings": buildings,
            "threatened_schools": int(rng.random() < 0.1), "threatened_hospitals": 0,
            "threatened_property": round(people * float(rng.uniform(2, 8)), 1), "remediation_status": status,
            "responsible_person": faker.person(), "responsible_phone": faker.phone(),
            "responsible_unit": "乡镇人民政府", "measures": ["none"] if rng.random() < 0.2 else None}
+    if risk_level is not None:
+        out["risk_level"] = risk_level
     if status == "treated":
         out["treated_date"] = (dt.date(2015, 1, 1) + dt.timedelta(days=int(rng.integers(0, 2000)))).isoformat()
     else:
@@ -1064,17 +1129,30 @@ class _Township:
                 place = self.place(str(r["village_code"]), r.geometry.x, r.geometry.y)
                 f = self.faker("public_facility")
                 add("public_facility", f.record(place, facility_answers(f, r, place)), place)
-        # hazard sites, history, hidden dangers
+        # hazard sites, history, hidden dangers — where the sample's hazard layers put them
         hlon, hlat, sus, depth = _hazard_points(sim.sample, self.geom, rng)
         vil_codes = [str(c) for c in villages["code"]] if len(villages) else [""]
         village_of = _village_lookup(villages)
+        if getattr(sim, "_hazard_profiles", None) is None:
+            sim._hazard_profiles = _hazard_profiles(sim.sample, sim.seed)
+            sim._history_plan = _county_history(sim._hazard_profiles, sim.seed)
+        th = sim._hazard_profiles.get(self.code)
         n_sites = int(rng.integers(1, 4))
+        slope = _pick_slope_sites(th, n_sites, rng)
         high = _most_susceptible(sus, n_sites)
         if "geohazard_site" in sim.forms:
-            for k, i in enumerate(high[:n_sites], start=1):
-                place = self.place(village_of(hlon[i], hlat[i]) or vil_codes[0], hlon[i], hlat[i])
-                f = self.faker("geohazard_site")
-                add("geohazard_site", f.record(place, geohazard_answers(f, place, k)), place)
+            if slope:   # on class 1–2 slopes, mostly above houses (the DEM says which)
+                for k, j in enumerate(slope, start=1):
+                    lon, lat = float(th.slope_lon[j]), float(th.slope_lat[j])
+                    place = self.place(village_of(lon, lat) or vil_codes[0], lon, lat)
+                    f = self.faker("geohazard_site")
+                    ans = geohazard_answers(f, place, k, int(th.slope_below[j]), th.people_per_house)
+                    add("geohazard_site", f.record(place, ans), place)
+            else:
+                for k, i in enumerate(high[:n_sites], start=1):
+                    place = self.place(village_of(hlon[i], hlat[i]) or vil_codes[0], hlon[i], hlat[i])
+                    f = self.faker("geohazard_site")
+                    add("geohazard_site", f.record(place, geohazard_answers(f, place, k)), place)
         wet = [i for i in np.argsort(-np.nan_to_num(depth, nan=0.0), kind="stable") if np.nan_to_num(depth[i]) > 0]
         if "flood_mark" in sim.forms and (wet or not sim.sample.hazards):
             pick = wet[: int(rng.integers(1, 4))] if wet else list(range(min(2, hlon.size)))
@@ -1085,23 +1163,30 @@ class _Township:
                 add("flood_mark", f.record(place, flood_mark_answers(f, place, k, d, sim.river_name(rng))), place)
         rp = self.geom.representative_point()
         seat = self.place(vil_codes[0], rp.x, rp.y)
-        if "disaster_annual" in sim.forms:
+        plan = sim._history_plan
+        if "disaster_annual" in sim.forms:   # every year 1978–2020 with a loss, per hazard type
             f = self.faker("disaster_annual")
-            years = sorted(int(y) for y in rng.choice(np.arange(1978, 2021), size=6, replace=False))
-            for y in years:
-                hz = str(f.pick(["flood", "rainstorm", "drought_hydro", "hail", "strong_wind"]))
-                add("disaster_annual", f.record(seat, annual_answers(f, seat, y, hz)), seat)
-        if "disaster_event" in sim.forms and rng.random() < 0.7:
+            for y, hz, figs in plan.annual.get(self.code, []):
+                add("disaster_annual", f.record(seat, annual_answers(f, seat, y, hz, figs)), seat)
+        if "disaster_event" in sim.forms:    # the events this township leads (most affected)
             f = self.faker("disaster_event")
-            y, hz, title = [(1994, "flood", "特大暴雨洪水"), (2013, "flood", "暴雨洪涝"), (1975, "earthquake", "海城地震波及"),
-                            (2017, "rainstorm", "暴雨")][int(rng.integers(4))]
-            add("disaster_event", f.record(seat, event_answers(f, seat, y, hz, title)), seat)
+            for ev in plan.events.get(self.code, []):
+                add("disaster_event", f.record(seat, event_answers(f, seat, ev["year"], ev["hazard"], ev["title"], ev)),
+                    seat)
         if "key_hidden_danger" in sim.forms:
             f = self.faker("key_hidden_danger")
-            for k in range(1, int(rng.integers(1, 3)) + 1):
-                i = high[(k - 1) % len(high)] if high else 0
-                place = self.place(village_of(hlon[i], hlat[i]) or vil_codes[0], hlon[i], hlat[i]) if hlon.size else seat
-                add("key_hidden_danger", f.record(place, danger_answers(f, place, k)), place)
+            fac = sim.sample.facilities
+            fac_t = fac[fac["township_code"].astype(str) == self.code] if fac is not None else None
+            placed = _place_dangers(th, slope, rng, fac_t)
+            if placed:
+                for k, (kind, lon, lat, people, level) in enumerate(placed, start=1):
+                    place = self.place(village_of(lon, lat) or vil_codes[0], lon, lat)
+                    add("key_hidden_danger", f.record(place, danger_answers(f, place, k, kind, people, level)), place)
+            else:
+                for k in range(1, int(rng.integers(1, 3)) + 1):
+                    i = high[(k - 1) % len(high)] if high else 0
+                    place = self.place(village_of(hlon[i], hlat[i]) or vil_codes[0], hlon[i], hlat[i]) if hlon.size else seat
+                    add("key_hidden_danger", f.record(place, danger_answers(f, place, k)), place)
         return out
 
     def make_valid_and_invalid(self, store, batches: dict[str, list[tuple[dict, Place, bool]]]) -> dict[str, list]:
@@ -1193,6 +1278,338 @@ def _most_susceptible(sus: np.ndarray, n: int) -> list[int]:
         if len(idx) >= n:
             return sorted(idx, key=lambda i: (sus[i], i))
     return [int(i) for i in np.flatnonzero(finite)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hazard-aware placement and the county's disaster history (consistent with the sample's layers)
+
+_SIM_CPI_2020 = 6.865          # consumer prices 2020 / 1978 (NBS CPI, 1978 = 100 → about 686.5 in 2020)
+SLOPE_REACH_M = 400.0          # houses within this distance …
+SLOPE_REACH_TAN = math.tan(math.radians(24.0))   # … and below the site by at least this angle are "below"
+WET_NEAR_M = 1000.0
+
+
+def _sim_price_factor(year: int) -> float:
+    """2020 prices ÷ prices of ``year`` for the simulated statistics: smooth 1978–2020 inflation
+    (years before 1978 at 1978 prices). The real CPI path is bumpier; this is simulation only."""
+    y = min(max(int(year), 1978), 2020)
+    return _SIM_CPI_2020 ** ((2020 - y) / 42.0)
+
+
+@dataclass
+class _TownshipHazards:
+    """What the sample's layers say about one township, for placing sites and sizing its history."""
+
+    code: str
+    population: float
+    n_buildings: int
+    n_rural: int
+    n_wet: int                 # footprints flooded by the sample's rarest flood layer
+    n_surge: int               # footprints under storm-surge water
+    drought: float             # mean drought index at the footprints (0–1)
+    n_slope_houses: int        # footprints below some high-susceptibility slope
+    slope_lon: np.ndarray      # candidate sites on susceptibility class 1–2 …
+    slope_lat: np.ndarray
+    slope_x: np.ndarray        # … in Gauss-Krüger metres
+    slope_y: np.ndarray
+    slope_sus: np.ndarray
+    slope_below: np.ndarray    # … and the footprints below each within reach
+    wet_lon: np.ndarray        # flooded points and the footprints within 1 km of each
+    wet_lat: np.ndarray
+    wet_near: np.ndarray
+    bld_lon: np.ndarray
+    bld_lat: np.ndarray
+    bld_urban: np.ndarray
+
+    @property
+    def people_per_house(self) -> float:
+        """Residents per footprint (a sample footprint may stand for several real houses)."""
+        return self.population / max(self.n_buildings, 1)
+
+    @property
+    def exposure(self) -> dict[str, float]:
+        return {"n_buildings": self.n_buildings, "n_rural": self.n_rural, "n_wet": self.n_wet,
+                "n_surge": self.n_surge, "drought_rural": self.drought * self.n_rural,
+                "n_slope_houses": self.n_slope_houses}
+
+
+def _sample_layer(sample: Sample, layer_id: str):
+    """A layer of the sample (hazards/<id>.tif or terrain/dem.tif), read once; None when absent."""
+    cache = sample.__dict__.setdefault("_layer_cache", {})
+    if layer_id not in cache:
+        if layer_id in sample.hazards:
+            cache[layer_id] = sample.hazards[layer_id]
+        else:
+            path = sample.dir / ("terrain/dem.tif" if layer_id == "dem" else f"hazards/{layer_id}.tif")
+            from hazards.io import read_raster
+
+            cache[layer_id] = read_raster(path) if path.is_file() else None
+    return cache[layer_id]
+
+
+def _at(sample: Sample, layer_id: str, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    from hazards.sampling import sample_points
+
+    da = _sample_layer(sample, layer_id)
+    if da is None or not len(lon):
+        return np.full(len(lon), np.nan)
+    return np.asarray(sample_points(da, lon, lat), dtype="float64")
+
+
+def _township_hazards(sample: Sample, row: Any, rng: np.random.Generator) -> _TownshipHazards:
+    import shapely
+    from pyproj import Transformer
+    from scipy.spatial import cKDTree
+
+    from exposure.footprints import gk_crs_for
+
+    code, geom = str(row["code"]), row.geometry
+    b = sample.buildings[sample.buildings["township_code"].astype(str) == code]
+    cen = shapely.centroid(b.geometry.to_numpy()) if len(b) else np.zeros(0, dtype=object)
+    blon = shapely.get_x(cen) if len(b) else np.zeros(0)
+    blat = shapely.get_y(cen) if len(b) else np.zeros(0)
+    urban = b["urban"].astype(int).to_numpy() if "urban" in b.columns and len(b) else np.zeros(len(b), int)
+    floods = sorted((k for k in sample.hazards if k.startswith("flood_depth")),
+                    key=lambda k: int(re.sub(r"\D", "", k) or 0))
+    wet_b = np.nan_to_num(_at(sample, floods[-1], blon, blat)) > 0 if floods else np.zeros(len(b), bool)
+    surge_b = np.nan_to_num(_at(sample, "storm_surge_depth", blon, blat)) > 0
+    drought = _at(sample, "drought", blon, blat)
+    pop = float(row["population"]) if "population" in row.index and row["population"] == row["population"] \
+        else 3.0 * len(b)
+    tr = Transformer.from_crs("EPSG:4490", gk_crs_for(float(geom.centroid.x)), always_xy=True)
+    bx, by = tr.transform(blon, blat)
+    tree = cKDTree(np.c_[bx, by]) if len(b) else None
+    # candidate slope sites: cells of susceptibility class 1–2 inside the township (at most 3000)
+    sus_da = _sample_layer(sample, "geo_susceptibility")
+    dem = _sample_layer(sample, "dem")
+    empty = np.zeros(0)
+    slon = slat = sx = sy = ssus = below = empty
+    n_slope_houses = 0
+    if sus_da is not None:
+        xs, ys = np.meshgrid(np.asarray(sus_da["x"].values), np.asarray(sus_da["y"].values))
+        v = np.asarray(sus_da.values)
+        sel = (v >= 1) & (v <= 2)
+        cx, cy, cv = xs[sel], ys[sel], v[sel]
+        inside = shapely.contains_xy(geom, cx, cy)
+        cx, cy, cv = cx[inside], cy[inside], cv[inside]
+        if cx.size > 3000:
+            keep = np.sort(rng.choice(cx.size, 3000, replace=False))
+            cx, cy, cv = cx[keep], cy[keep], cv[keep]
+        slon, slat, ssus = cx, cy, cv.astype("float64")
+        sx, sy = (np.asarray(a) for a in tr.transform(cx, cy))
+        below = np.zeros(cx.size, dtype=int)
+        if dem is not None and tree is not None and cx.size:
+            zc = _at(sample, "dem", cx, cy)
+            zb = _at(sample, "dem", blon, blat)
+            houses: set[int] = set()
+            for i, idx in enumerate(tree.query_ball_point(np.c_[sx, sy], SLOPE_REACH_M)):
+                if not idx:
+                    continue
+                idx = np.asarray(idx)
+                d = np.maximum(np.hypot(bx[idx] - sx[i], by[idx] - sy[i]), 30.0)
+                hit = idx[(zc[i] - zb[idx]) / d >= SLOPE_REACH_TAN]
+                below[i] = hit.size
+                houses.update(hit.tolist())
+            n_slope_houses = len(houses)
+    # flooded points near houses (dyke weak sections go there)
+    wlon = wlat = wnear = empty
+    if floods:
+        px, py = _random_points(geom, 300, rng)
+        d = np.nan_to_num(_at(sample, floods[-1], px, py)) > 0
+        wlon, wlat = px[d], py[d]
+        if tree is not None and wlon.size:
+            wx, wy = tr.transform(wlon, wlat)
+            wnear = np.array([len(i) for i in tree.query_ball_point(np.c_[wx, wy], WET_NEAR_M)])
+        else:
+            wnear = np.zeros(wlon.size, dtype=int)
+    return _TownshipHazards(code, pop, int(len(b)), int((urban == 0).sum()), int(wet_b.sum()), int(surge_b.sum()),
+                            float(np.nanmean(drought)) if np.isfinite(drought).any() else 0.0, n_slope_houses,
+                            slon, slat, sx, sy, ssus, below, wlon, wlat, wnear, blon, blat, urban)
+
+
+def _hazard_profiles(sample: Sample, seed: int) -> dict[str, _TownshipHazards]:
+    t = sample.townships.sort_values("code").reset_index(drop=True)
+    return {str(r["code"]): _township_hazards(sample, r, np.random.default_rng([seed, i, 11]))
+            for i, r in t.iterrows()}
+
+
+def _pick_slope_sites(th: _TownshipHazards | None, n: int, rng: np.random.Generator, gap_m: float = 400.0
+                      ) -> list[int]:
+    """Up to ``n`` slope candidates at least ``gap_m`` apart: most where houses lie below (chance ∝ houses),
+    some anywhere on the slopes — a register holds both kinds."""
+    if th is None or not th.slope_lon.size:
+        return []
+    chosen: list[int] = []
+    w = th.slope_below.astype("float64") ** 1.5     # favour the slopes with most houses below
+    for k in range(n):
+        pool = w if (w.sum() > 0 and (k == 0 or rng.random() < 0.75)) else np.ones_like(w)
+        for _ in range(30):
+            i = int(rng.choice(w.size, p=pool / pool.sum()))
+            if all(math.hypot(th.slope_x[i] - th.slope_x[j], th.slope_y[i] - th.slope_y[j]) >= gap_m for j in chosen):
+                chosen.append(i)
+                break
+    return chosen
+
+
+# yearly process of each hazard type in the simulated statistics. per: mean loss (万元/yr, 2020 prices)
+# per unit of the exposure (a count from _TownshipHazards.exposure); p: chance of a loss in a year (p_trend
+# per year since 1978); sigma: lognormal spread of a year's loss; growth: real growth of losses per year
+# (more assets exposed); big: years of regional disasters (loss × factor, always recorded).
+_HISTORY_PROCESSES: dict[str, dict[str, Any]] = {
+    "flood": dict(per=0.5, exposure="n_wet", p=0.3, sigma=1.0, growth=0.04, big={1985: 3, 1994: 8, 2013: 4},
+                  people=4.0, deaths=0.02, crop=0.08, houses=1 / 150, relocate=0.08),
+    "rainstorm": dict(per=0.02, exposure="n_buildings", p=0.35, sigma=0.8, growth=0.03, big={1994: 2, 2017: 4},
+                      people=6.0, deaths=0.005, crop=0.05, houses=1 / 400, relocate=0.02),
+    "drought_hydro": dict(per=0.15, exposure="drought_rural", p=0.15, p_trend=0.006, sigma=0.7, growth=0.0,
+                          big={2000: 5, 2009: 3, 2014: 3, 2018: 2}, people=15.0, deaths=0.0, crop=1.5, houses=0.0,
+                          relocate=0.0),
+    "storm_surge": dict(per=0.3, exposure="n_surge", p=0.08, sigma=1.0, growth=0.02, big={1992: 6, 1997: 4, 2012: 3},
+                        people=3.0, deaths=0.01, crop=0.05, houses=1 / 100, relocate=0.1),
+    "strong_wind": dict(per=0.01, exposure="n_buildings", p=0.3, sigma=0.8, growth=0.0, big={}, people=5.0,
+                        deaths=0.005, crop=0.3, houses=1 / 500, relocate=0.0),
+    "typhoon": dict(per=0.01, exposure="n_buildings", p=0.0, sigma=0.5, growth=0.0, big={1985: 1, 2012: 1, 2020: 1},
+                    people=5.0, deaths=0.01, crop=0.3, houses=1 / 300, relocate=0.05),
+    "hail": dict(per=0.01, exposure="n_rural", p=0.3, p_trend=-0.004, sigma=0.8, growth=0.0, big={}, people=8.0,
+                 deaths=0.0, crop=1.0, houses=0.0, relocate=0.0),
+    "landslide": dict(per=0.05, exposure="n_slope_houses", p=0.04, sigma=1.0, growth=0.0, big={1994: 1, 2013: 1},
+                      people=2.0, deaths=0.05, crop=0.0, houses=1 / 50, relocate=0.2),
+}
+# major events 1949–2020 (simulated, after the region's known disasters; the figures are not real):
+# (year, month, day, hazard type, title, days, loss factor for events before 1978)
+_EVENTS = (
+    (1949, 8, 1, "flood", "辽西大水", 5, 3.0), (1960, 8, 3, "flood", "特大洪水", 4, 4.0),
+    (1962, 7, 25, "flood", "暴雨洪水", 3, 2.0), (1969, 4, 23, "storm_surge", "渤海风暴潮", 2, 4.0),
+    (1975, 2, 4, "earthquake", "海城地震波及", 1, 1.0), (1985, 8, 19, "typhoon", "8509号台风暴雨", 3, 0.0),
+    (1992, 9, 1, "storm_surge", "9216号台风风暴潮", 2, 0.0), (1994, 8, 15, "flood", "特大暴雨洪水", 4, 0.0),
+    (1997, 8, 20, "storm_surge", "9711号台风风暴潮", 2, 0.0), (2000, 6, 1, "drought_hydro", "特大干旱", 80, 0.0),
+    (2009, 7, 10, "drought_hydro", "夏伏旱", 50, 0.0), (2012, 8, 3, "typhoon", "1210号台风“达维”", 2, 0.0),
+    (2013, 8, 16, "flood", "暴雨洪涝", 3, 0.0), (2017, 8, 2, "rainstorm", "暴雨", 2, 0.0),
+    (2018, 6, 1, "drought_hydro", "干旱", 60, 0.0), (2020, 9, 3, "typhoon", "台风“美莎克”“海神”", 5, 0.0),
+)
+_UNDER_REPORTING = 2           # townships whose statistics before 1995 are lost and later ones incomplete
+
+
+@dataclass
+class _HistoryPlan:
+    annual: dict[str, list[tuple[int, str, dict]]]    # township → [(year, hazard, figures)]
+    events: dict[str, list[dict]]                     # lead township → event plans
+    under_reported: tuple[str, ...] = ()
+
+
+def _county_history(profiles: Mapping[str, _TownshipHazards], seed: int) -> _HistoryPlan:
+    """Annual statistics 1978–2020 per township and hazard, and the major events 1949–2020, sized by each
+    township's exposure in the sample's layers (flooded, surge-prone, drought-prone, below slopes)."""
+    rng = np.random.default_rng([seed, 1978, 2020])
+    years = np.arange(1978, 2021)
+    annual: dict[str, list[tuple[int, str, dict]]] = {c: [] for c in profiles}
+    wet = sorted(c for c, p in profiles.items() if p.n_wet > 0)
+    under = tuple(sorted(str(c) for c in rng.choice(wet, size=min(_UNDER_REPORTING, len(wet)), replace=False))) \
+        if len(wet) > 4 else ()
+    for code in sorted(profiles):
+        th = profiles[code]
+        quality = float(np.exp(rng.normal(0.0, 0.5)))      # how completely this township reports
+        for hz, pr in _HISTORY_PROCESSES.items():
+            e = float(th.exposure[pr["exposure"]])
+            if e <= 0:
+                continue
+            p = np.clip(pr["p"] + pr.get("p_trend", 0.0) * (years - 1978), 0.02 if pr["p"] else 0.0, 0.9)
+            big = np.array([pr["big"].get(int(y), 0) for y in years], dtype="float64")
+            occur = (rng.random(years.size) < p) | (big > 0)
+            raw = np.exp(rng.normal(0.0, pr["sigma"], years.size)) * (1 + pr["growth"]) ** (years - 1999.0)
+            raw *= np.where(big > 0, big, 1.0)
+            raw = np.where(occur, raw, 0.0)
+            if raw.sum() <= 0:
+                continue
+            loss = raw * (pr["per"] * e * quality * years.size / raw.sum())     # 43-year mean = per × exposure
+            for y, l in zip(years, loss):
+                if l <= 0:
+                    continue
+                y = int(y)
+                if code in under:
+                    if y < 1995:
+                        continue
+                    l *= 0.1
+                decline = math.exp(-(y - 1978) / 20.0)           # warnings and sturdier houses save lives
+                affected = int(min(th.population, l * pr["people"] * math.exp(rng.normal(0, 0.3))))
+                figs = {"loss_2020_wan": round(float(l), 2), "affected_people": max(affected, 1),
+                        "deaths": int(rng.poisson(pr["deaths"] * l / 100.0 * decline)),
+                        "missing": int(rng.poisson(pr["deaths"] * l / 400.0 * decline)),
+                        "crop_ha": l * pr["crop"] * float(np.exp(rng.normal(0, 0.3))),
+                        "collapsed": int(rng.poisson(l * pr["houses"] * decline)),
+                        "relocated_share": pr["relocate"] * float(rng.uniform(0.5, 1.5))}
+                annual[code].append((y, hz, figs))
+    events: dict[str, list[dict]] = {}
+    for y, mo, day, hz, title, days, factor in _EVENTS:
+        parts: list[tuple[str, float, float, dict]] = []          # township, loss, people, figures
+        if y >= 1978:
+            for code, rows in annual.items():
+                for yy, h, f in rows:
+                    if yy == y and h == hz:
+                        parts.append((code, 0.8 * f["loss_2020_wan"], 0.8 * f["affected_people"], f))
+        else:
+            pr = _HISTORY_PROCESSES.get(hz)
+            for code, th in profiles.items():
+                e = float(th.exposure[pr["exposure"]]) if pr else 0.05 * th.n_buildings   # earthquake: felt damage
+                if e <= 0:
+                    continue
+                l = (pr["per"] if pr else 1.0) * e * factor * float(np.exp(rng.normal(0, 0.4)))
+                parts.append((code, l, min(th.population, l * (pr["people"] if pr else 3.0)), {}))
+        if not parts:
+            continue
+        lead = max(parts, key=lambda t: t[1])[0]
+        loss = sum(t[1] for t in parts)
+        decline = math.exp(-(y - 1949) / 15.0)
+        events.setdefault(lead, []).append({
+            "year": y, "hazard": hz, "title": title, "start": dt.date(y, mo, day), "days": days,
+            "townships": [(c, max(1, int(p))) for c, _l, p, _f in sorted(parts)],
+            "loss_2020_wan": loss, "deaths": int(rng.poisson(0.3 * loss / 1000.0 * decline) + (y < 1970) * 3),
+            "collapsed": int(loss / 50.0 * decline)})
+    return _HistoryPlan(annual, events, under)
+
+
+def _place_dangers(th: _TownshipHazards | None, slope_sites: list[int], rng: np.random.Generator,
+                   facilities=None) -> list[tuple[str, float, float, int, str]]:
+    """Key hidden dangers where the layers put them: (danger type, lon, lat, people estimate, risk level).
+
+    The township's worst slope site (also a geohazard site: registers overlap), a weak dyke section on
+    flooded land near houses, a chemical plant at the edge of town, a dangerous house, a crowded place,
+    a forest-fire spot on the hills — one to three of those the township has."""
+    if th is None:
+        return []
+    options: list[tuple[str, float, float, int, str]] = []
+    if slope_sites:
+        i = max(slope_sites, key=lambda j: th.slope_below[j])
+        if th.slope_below[i] > 0:
+            options.append(("geohazard", float(th.slope_lon[i]), float(th.slope_lat[i]),
+                            int(th.slope_below[i] * th.people_per_house), str(int(th.slope_sus[i]))))
+    if th.wet_lon.size and th.wet_near.size and th.wet_near.max() > 0:
+        i = int(np.argmax(th.wet_near))
+        options.append(("dyke_weak_section", float(th.wet_lon[i]), float(th.wet_lat[i]),
+                        int(th.wet_near[i] * th.people_per_house * 0.5), "2"))
+    urban = np.flatnonzero(th.bld_urban == 1)
+    if urban.size >= 20:
+        i = int(urban[rng.integers(urban.size)])
+        options.append(("chemical_vicinity", float(th.bld_lon[i]), float(th.bld_lat[i]),
+                        int(rng.integers(100, 400) * th.people_per_house), "2"))
+    if facilities is not None and len(facilities) and rng.random() < 0.5:
+        r = facilities.iloc[int(rng.integers(len(facilities)))]
+        options.append(("crowded_place", float(r.geometry.x), float(r.geometry.y),
+                        int(rng.integers(10, 40) * th.people_per_house), "3"))
+    rural = np.flatnonzero(th.bld_urban == 0)
+    if rural.size:
+        i = int(rural[rng.integers(rural.size)])
+        options.append(("dangerous_house", float(th.bld_lon[i]), float(th.bld_lat[i]),
+                        int(rng.integers(2, 6) * th.people_per_house), "3"))
+    if th.slope_lon.size and rng.random() < 0.3:
+        i = int(rng.integers(th.slope_lon.size))
+        options.append(("forest_fire", float(th.slope_lon[i]), float(th.slope_lat[i]), int(rng.integers(10, 200)), "3"))
+    if not options:
+        return []
+    k = min(len(options), int(rng.integers(1, 4)))
+    first = [options[0]] if options[0][0] in ("geohazard", "dyke_weak_section") else []
+    rest = [o for o in options if o not in first]
+    pick = [rest[int(j)] for j in rng.choice(len(rest), size=min(len(rest), k - len(first)), replace=False)] if rest else []
+    return first + pick
 
 
 def _edit(data: dict, rng: np.random.Generator, who: str) -> dict:
