@@ -16,7 +16,6 @@ from .common import EXIT_OK, callback_progress, handle_errors, progress
 
 # Steps of the full census that later capabilities add; the demo lists them as not yet available.
 NOT_YET = [
-    ("区划图与县级报告", "zoning maps and the county report"),
 ]
 
 
@@ -148,6 +147,55 @@ def demo(out_dir: str, buildings: int, seed: int) -> None:
         assessed = assess_county(gpkg, out / "sample" / "hazards", progress=callback_progress(advance))
     made.append((str(gpkg), f"风险评估：{assessed.summary_zh} / risk: {assessed.summary_en}"))
 
+    # 7. key hidden dangers (threat zones, ranked remediation list) and historical disasters
+    from risk.hidden_dangers import run_dangers
+    from risk.history import run_history
+
+    with progress("重点隐患评估 / assessing danger sites", total=None) as advance:
+        dangers = run_dangers(gpkg, out / "sample" / "hazards", out / "county" / "remediation_list.xlsx",
+                              progress=callback_progress(advance))
+    ds = dangers.summary(top=1)
+    top = ds["top"][0] if ds["top"] else None
+    made.append((str(out / "county" / "remediation_list.xlsx"),
+                 f"重点隐患整治清单：{ds['sites']} 处，威胁约 {ds['threatened_people_distinct']:,.0f} 人"
+                 + (f"；第 1 位：{top['township']} {top['name']}（{top['reason_zh']}）" if top else "")
+                 + f" / remediation list: {ds['sites']} danger sites, about "
+                   f"{ds['threatened_people_distinct']:,.0f} people threatened"))
+    hist = run_history(gpkg, out / "county" / "history")
+    hs = hist.summary()
+    made.append((str(out / "county" / "history"),
+                 f"历史灾害评估：{len(hs['hazard_types'])} 个灾种的趋势与损失占比权重，模型与记录相差一个数量级的乡镇 "
+                 f"{len(hs.get('townships_flagged') or [])} 个 / history: trends and loss-share weights of "
+                 f"{len(hs['hazard_types'])} hazard types; {len(hs.get('townships_flagged') or [])} townships where "
+                 f"model and records differ tenfold"))
+
+    # 8. maps and the county report, from the geodatabase alone
+    from mapping.fonts import use_cjk_font
+    from mapping.layout import save_figure
+    from mapping.report import make_report
+    from mapping.source import MapSource
+    from mapping.zoning import zoning_map
+
+    use_cjk_font()
+    maps_dir = out / "maps"
+    src = MapSource(gpkg, hazards_dir=out / "sample" / "hazards")
+    kinds = ["comprehensive", "prevention", *assessed.hazards]
+    with progress("绘制区划图 / drawing zoning maps", total=len(kinds)) as advance:
+        for kind in kinds:
+            fig = zoning_map(src, kind)
+            save_figure(fig, maps_dir / f"zoning_{kind}.png", dpi=300)
+            if kind in ("comprehensive", "prevention"):
+                save_figure(fig, maps_dir / f"zoning_{kind}.pdf")
+            import matplotlib.pyplot as plt
+            plt.close(fig)
+            advance()
+    made.append((str(maps_dir), f"{len(kinds)} 幅区划图（300 dpi PNG，综合风险与综合防治区划另有矢量 PDF）/ "
+                                f"{len(kinds)} zoning maps (300 dpi PNG; comprehensive and prevention also as vector PDF)"))
+    with progress("生成县级报告 / writing the county report", total=None) as advance:
+        rep = make_report(src, out / "report.pdf", progress=callback_progress(advance))
+    made.append((str(rep.path), f"县级风险普查报告：{rep.pages} 页，{rep.maps} 幅图，{rep.tables} 张表 / county report: "
+                                f"{rep.pages} pages, {rep.maps} maps, {rep.tables} tables"))
+
     summary = {"out": str(out), "seconds": round(time.perf_counter() - t0, 1),
                "made": [{"path": p, "what": w} for p, w in made],
                "not_yet": [f"{zh} / {en}" for zh, en in NOT_YET]}
@@ -155,7 +203,8 @@ def demo(out_dir: str, buildings: int, seed: int) -> None:
     click.echo(f"演示完成，用时 {summary['seconds']} 秒 / demo finished in {summary['seconds']} s")
     for p, w in made:
         click.echo(f"  ✔ {p}: {w}")
-    click.echo("尚未实现（后续版本）/ not built yet:")
-    for zh, en in NOT_YET:
-        click.echo(f"  … {zh} / {en}")
+    if NOT_YET:
+        click.echo("尚未实现（后续版本）/ not built yet:")
+        for zh, en in NOT_YET:
+            click.echo(f"  … {zh} / {en}")
     raise SystemExit(EXIT_OK)

@@ -30,3 +30,25 @@ def test_demo_small(tmp_path):
     assert any("反馈整改" in item["what"] for item in summary["made"])
     from sync.county import verify_county
     assert verify_county(gpkg).ok
+    # risk, dangers, history, maps and the report
+    assert {"risk_grid", "risk_townships", "risk_buildings", "danger_remediation", "history_trends"} <= {
+        name for name, _ in pyogrio.list_layers(gpkg)}
+    assert (out / "county" / "remediation_list.xlsx").stat().st_size > 0
+    import numpy as np
+    from PIL import Image
+    for png in sorted((out / "maps").glob("zoning_*.png")):
+        px = np.asarray(Image.open(png).convert("RGB"), dtype=float)
+        assert px.std() > 10, f"{png.name} looks blank"
+    assert (out / "maps" / "zoning_comprehensive.pdf").exists()
+    import subprocess
+    info = subprocess.run(["pdfinfo", str(out / "report.pdf")], capture_output=True, text=True, check=True).stdout
+    pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+    assert pages >= 10
+    text = subprocess.run(["pdftotext", str(out / "report.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "2020-12-31" in text and "兴城" in text
+    # the county GeoPackage still passes GDAL's validator after everything wrote into it
+    from tests.sample_data.helpers import gpkg_validators
+    for cmd in gpkg_validators():
+        r = subprocess.run([*cmd, "-k", "--extra", str(gpkg)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
