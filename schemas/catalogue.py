@@ -27,10 +27,14 @@ class UnknownForm(CensusError, KeyError):
     pass
 
 
+# libyaml's safe loader when PyYAML was built with it: the catalogue loads ~7x faster (desktop start-up)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: Path) -> object:
     try:
         with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            return yaml.load(fh, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as e:
         raise FormDefinitionError(f"{path}: YAML 格式错误：{e}", f"{path}: bad YAML: {e}",
                                   code=Code.FILE_UNREADABLE) from e
