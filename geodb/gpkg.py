@@ -123,6 +123,33 @@ def encode(geoms: Sequence[Any], srs_id: int = SRS_ID) -> list[bytes | None]:
     return out
 
 
+def _spread16(v):
+    """Bits of 16-bit integers spread to the even positions (for Morton codes)."""
+    import numpy as np
+
+    v = v.astype(np.uint64) & np.uint64(0xFFFF)
+    for shift, mask in ((8, 0x00FF00FF), (4, 0x0F0F0F0F), (2, 0x33333333), (1, 0x55555555)):
+        v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+    return v
+
+
+def spatial_order(entries: Sequence[tuple]) -> list[tuple]:
+    """R-tree entries (id, minx, maxx, miny, maxy) sorted along a Z-order curve of their centres: an
+    R-tree takes a batch much faster when neighbours arrive together (any order gives the same tree
+    contents)."""
+    import numpy as np
+
+    if len(entries) < 2:
+        return list(entries)
+    a = np.asarray([e[1:5] for e in entries], dtype="float64")
+    cx, cy = (a[:, 0] + a[:, 1]) / 2, (a[:, 2] + a[:, 3]) / 2
+    span_x, span_y = float(np.ptp(cx)) or 1.0, float(np.ptp(cy)) or 1.0
+    qx = ((cx - cx.min()) / span_x * 65535).astype(np.uint64)
+    qy = ((cy - cy.min()) / span_y * 65535).astype(np.uint64)
+    order = np.argsort(_spread16(qx) | (_spread16(qy) << np.uint64(1)), kind="stable")
+    return [entries[k] for k in order.tolist()]
+
+
 def decode(blob: bytes | None):
     """A shapely geometry from a GeoPackage blob (None for NULL)."""
     import shapely

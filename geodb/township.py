@@ -50,6 +50,7 @@ from schemas.model import Form
 from schemas.validator import DivisionRegister, RecordResult, ValidationContext, Validator
 
 from .audit import GENESIS, ChainReport, canonical_json, chain_hash, detail_text, verify_chain
+from .closed import ClosedConnection
 
 STORE_FORMAT = "census-township-store/1"
 ENROLMENT_FORMAT = "census-enrolment/1"
@@ -94,6 +95,10 @@ class DuplicateRecord(TownshipError):
 
 class NothingToExport(TownshipError):
     pass
+
+
+class StoreClosed(TownshipError):
+    """The store was closed while something still held it (a pending autosave, a callback)."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -552,7 +557,14 @@ class TownshipStore:
         return sqlite_utils.Database(self.conn)
 
     def close(self) -> None:
-        self.conn.close()
+        """Close the connection; later use raises :class:`StoreClosed` (see :mod:`geodb.closed`)."""
+        if not isinstance(self.conn, ClosedConnection):
+            conn, self.conn = self.conn, ClosedConnection(self.path, StoreClosed)
+            conn.close()
+
+    @property
+    def closed(self) -> bool:
+        return isinstance(self.conn, ClosedConnection)
 
     def __enter__(self) -> "TownshipStore":
         return self

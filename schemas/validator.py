@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -52,6 +54,9 @@ class ValidationContext:
 class RecordResult(HasProblems):
     record: dict
     problems: list[Problem] = field(default_factory=list)
+    # the shapely geometry of each geometry answer kept in ``record`` (by field path), as checked: callers
+    # that store the geometry (the county import) reuse it instead of building it again
+    geometries: dict[str, Any] | None = None
 
 
 class _Invalid(Exception):
@@ -349,6 +354,36 @@ def _fast_eval(expr, values: Mapping, current: Any, refdate: dt.date) -> Any:
 
 
 
+COLUMNAR_MIN = 8          # batches at least this large (of forms without repeats) go field by field
+COLUMNAR_SLICE = 1024     # … this many records at a time (they stay in the CPU cache)
+_MEMO_LIMIT = 65536       # remembered expression results per expression before the memory is reset
+_SLOW = object()          # "coerce this one with the general function"
+_MISS = object()
+_MIXED = object()
+_IMMUTABLE = (bool, int, float, str, type(None), dt.date)
+
+
+class _Err:
+    """An expression that failed for some input (its message, for the problem)."""
+
+    __slots__ = ("zh",)
+
+    def __init__(self, zh: str):
+        self.zh = zh
+
+
+class _Memo:
+    """Remembered results of one expression, keyed by the values it references (and '.', if used)."""
+
+    __slots__ = ("refs", "uses_current", "cache")
+
+    def __init__(self, expr: Any):
+        exprs = expr.exprs if isinstance(expr, _AllOf) else (expr,)
+        self.refs = tuple(sorted(set().union(*(e.references for e in exprs))))
+        self.uses_current = any(e.uses_current for e in exprs)
+        self.cache: dict = {}
+
+
 class Validator:
     """Validates records of one form.  Build once, call :meth:`validate_many` on batches."""
 
@@ -366,6 +401,10 @@ class Validator:
                     p.choice_filter = compile_expression(p.f.choice_filter)
                     p.choice_rows = rows.get(p.f.choices)
         self._known = {p.name for p in self._plans}
+        self._flat = not any(p.is_repeat for p in self._plans)   # no repeats: the columnar path applies
+        self._memos: dict[int, _Memo] = {}
+        self._date_cache: dict[str, Any] = {}
+        self._multi_cache: dict[tuple, tuple | None] = {}
         self._township_fields = [p.name for p in self._iter_plans(self._plans) if p.division is Division.TOWNSHIP]
         self._boundary = None
         if self.context.boundary is not None:
@@ -387,6 +426,24 @@ class Validator:
                       rows: Sequence[int] | None = None) -> list[RecordResult]:
         """Validate a batch.  Problems carry a row number: ``rows[i]`` when given (a file's own row
         numbers), else ``first_row + i`` when ``first_row`` is given, else none."""
+        if not isinstance(records, list):
+            records = list(records)
+        if self._flat and len(records) >= COLUMNAR_MIN:
+            # a batch allocates many small containers that all live on; the cyclic collector would
+            # rescan every live object again and again meanwhile (no cycles are made here): pause it
+            collect = gc.isenabled()
+            gc.disable()
+            try:
+                # in slices: a slice's records stay in the CPU cache while every field passes over them
+                out: list[RecordResult] = []
+                for s in range(0, len(records), COLUMNAR_SLICE):
+                    out.extend(self._validate_columns(
+                        records[s:s + COLUMNAR_SLICE], None if first_row is None else first_row + s,
+                        None if rows is None else rows[s:s + COLUMNAR_SLICE]))
+                return out
+            finally:
+                if collect:
+                    gc.enable()
         results: list[RecordResult] = []
         geoms: list[tuple[int, str, dict, dict]] = []  # (result index, path, label values, geojson)
         row_numbers: list[int | None] = []
@@ -408,6 +465,391 @@ class Validator:
         if geoms:
             self._check_geometries(geoms, results, row_numbers)
         return results
+
+    # -- the columnar path ----------------------------------------------------------------------------
+    def _validate_columns(self, records: list, first_row: int | None,
+                          rows: Sequence[int] | None) -> list[RecordResult]:
+        """:meth:`_record`'s three passes, one field at a time over the whole batch (forms without repeats).
+
+        Every record still meets its fields in document order, and a record's checks read only its own
+        values, so each result (values, problems and their order) is exactly what :meth:`_record` gives;
+        tests compare the two on mixed batches. The gain: one tight loop per field with the common types
+        coerced inline, each expression evaluated once per distinct input (expressions are pure
+        functions of the values they reference), and coordinates checked for the batch at once.
+        """
+        n = len(records)
+        row_numbers = [rows[i] if rows is not None else (None if first_row is None else first_row + i)
+                       for i in range(n)]
+        problems: list[list[Problem]] = [[] for _ in range(n)]
+        outs: list[dict] = [{} for _ in range(n)]
+        live = [i for i, rec in enumerate(records) if isinstance(rec, Mapping)]
+        if len(live) < n:
+            for i, rec in enumerate(records):
+                if not isinstance(rec, Mapping):
+                    problems[i].append(problem(Code.RECORD_NOT_OBJECT, "", row=row_numbers[i]))
+        recs = [records[i] for i in live]
+        probs = [problems[i] for i in live]       # aligned with recs (the same list objects)
+        rn = [row_numbers[i] for i in live]
+        out = [outs[i] for i in live]
+        m = len(recs)
+        refdate = self.context.reference_date
+        cols: dict[str, list] = {}
+        bad: dict[str, set[int]] = {}
+
+        for p in self._plans:  # pass 1: coerce
+            name = p.name
+            raw = [r.get(name) for r in recs]
+            col, slow = self._coerce_column(p, raw)
+            for k in slow:
+                v = raw[k]
+                if v is None or v == "" or (type(v) is float and v != v):  # NaN: an empty cell
+                    col[k] = None
+                    continue
+                try:
+                    col[k] = p.coerce(v)
+                except _Invalid as e:
+                    col[k] = None
+                    bad.setdefault(name, set()).add(k)
+                    probs[k].append(problem(e.code, name, row=rn[k], **p.label,
+                                            **{kk: str(vv)[:60] for kk, vv in e.values.items()}))
+            cols[name] = col
+
+        def row_values(k: int) -> dict:
+            return {nm: c[k] for nm, c in cols.items()}
+
+        geoms: list[tuple[int, str, dict, dict]] = []
+        for p in self._plans:  # pass 2, in document order
+            name = p.name
+            col = cols[name]
+            act: Sequence[int] = range(m)
+            if p.relevant is not None:
+                keep = []
+                for k, r in zip(act, self._eval_column(p.relevant, cols, act, None, refdate, row_values)):
+                    if r is True:
+                        keep.append(k)
+                    elif r is False:
+                        col[k] = None
+                    else:  # an error: treated as relevant, as in _record
+                        probs[k].append(problem(Code.EXPRESSION_FAILED, name, row=rn[k], detail=r.zh, **p.label))
+                        keep.append(k)
+                act = keep
+            if p.calculation is not None:
+                keep = []
+                for k, r in zip(act, self._eval_column(p.calculation, cols, act, None, refdate, row_values,
+                                                       boolean=False)):
+                    if type(r) is _Err:
+                        col[k] = None
+                        probs[k].append(problem(Code.EXPRESSION_FAILED, name, row=rn[k], detail=r.zh, **p.label))
+                        continue
+                    if type(r) is float and r - r != 0:  # NaN/±inf: no JSON value
+                        r = None
+                    col[k] = r
+                    keep.append(k)
+                act = keep
+            b = bad.get(name)
+            if b:
+                act = [k for k in act if k not in b]
+            present = [k for k in act if col[k] is not None]
+            if len(present) < len(act) and (p.required or p.required_if is not None):
+                for k in act:
+                    if col[k] is None and (p.required if p.required_if is None
+                                           else self._is_required(p, row_values(k), refdate)):
+                        probs[k].append(self._required_problem(p, name, rn[k]))
+            act = present
+            if p.choices is not None and p.choice_filter is None and p.ftype is not FieldType.SELECT_MULTIPLE \
+                    and all(type(col[k]) is str for k in act):
+                ch = p.choices
+                keep = [k for k in act if col[k] in ch]
+                if len(keep) < len(act):
+                    for k in act:
+                        if col[k] not in ch:
+                            probs[k].append(problem(Code.CHOICE_UNKNOWN, name, row=rn[k], value=str(col[k])[:40],
+                                                    list_name=p.f.choices, **p.label))
+                            col[k] = None
+                act = keep
+            elif p.choices is not None:
+                keep = []
+                ch = p.choices
+                for k in act:
+                    v = col[k]
+                    if type(v) is list:
+                        unknown = [x for x in v if x not in ch]
+                        if unknown:
+                            v = unknown[0]
+                    else:
+                        unknown = v not in ch
+                    if unknown:
+                        probs[k].append(problem(Code.CHOICE_UNKNOWN, name, row=rn[k], value=str(v)[:40],
+                                                list_name=p.f.choices, **p.label))
+                        col[k] = None
+                        continue
+                    if p.choice_filter is not None:
+                        pr = self._check_choice_filter(p, name, rn[k], v, row_values(k), refdate)
+                        if pr is not None:
+                            probs[k].append(pr)
+                            continue
+                    keep.append(k)
+                act = keep
+            if p.max_length is not None:
+                keep = []
+                lim = p.max_length
+                for k in act:
+                    v = col[k]
+                    if type(v) is str and len(v) > lim:
+                        probs[k].append(problem(Code.TEXT_TOO_LONG, name, row=rn[k], length=len(v), limit=lim, **p.label))
+                    else:
+                        keep.append(k)
+                act = keep
+            if p.constraint is not None:
+                keep = []
+                res = self._eval_column(p.constraint, cols, act, col, refdate, row_values)
+                keep = [k for k, r in zip(act, res) if r is True]
+                if len(keep) < len(act):
+                    for k, r in zip(act, res):
+                        if r is False:
+                            probs[k].append(self._constraint_problem(p, name, rn[k], col[k]))
+                        elif r is not True:
+                            probs[k].append(problem(Code.EXPRESSION_FAILED, name, row=rn[k], detail=r.zh, **p.label))
+                act = keep
+            if p.division is not None:
+                keep = []
+                tcols = [cols.get(t, [None] * m) for t in self._township_fields]
+                seen_ok: set = set()
+                for k in act:
+                    v = col[k]
+                    key = (v, *[c[k] for c in tcols]) if tcols else v
+                    try:
+                        if key in seen_ok:
+                            keep.append(k)
+                            continue
+                    except TypeError:
+                        key = None
+                    pr = self._check_division(p, name, rn[k], v, dict(zip(self._township_fields, key[1:]))
+                                              if tcols and key is not None else row_values(k))
+                    if pr is None:
+                        keep.append(k)
+                        if key is not None:
+                            seen_ok.add(key)
+                    else:
+                        probs[k].append(pr)
+                act = keep
+            if p.is_geometry:
+                for k in act:
+                    v = col[k]
+                    geoms.append((live[k], name, p.label, v))
+                    out[k][name] = v
+            elif p.is_date:
+                for k in act:
+                    out[k][name] = col[k].isoformat()
+            else:
+                for k in act:
+                    out[k][name] = col[k]
+
+        if self.context.report_unknown_fields:
+            known = self._known
+            for k, rec in enumerate(recs):
+                if not known.issuperset(rec):
+                    for key in rec:
+                        if key not in known and not str(key).startswith(("_", "meta")):
+                            probs[k].append(problem(Code.UNKNOWN_FIELD, str(key), row=rn[k], severity="warning",
+                                                    field=str(key)))
+        results = [RecordResult(outs[i], problems[i]) for i in range(n)]
+        if geoms:
+            self._check_geometries(geoms, results, row_numbers)
+        return results
+
+    def _coerce_column(self, p: _Plan, raw: list) -> tuple[list, list[int]]:
+        """The common cases of one field's answers coerced inline; the indices left for ``p.coerce`` (which
+        raises the problem, exactly as in :meth:`_record`) come back in ``slow``."""
+        ft = p.ftype
+        S = _SLOW
+        if ft is FieldType.TEXT or ft is FieldType.SELECT_ONE:
+            col = [(v.strip() or None) if type(v) is str else (None if v is None else S) for v in raw]
+        elif ft is FieldType.INTEGER:
+            col = [v if type(v) is int else (None if v is None else S) for v in raw]
+        elif ft is FieldType.DECIMAL:
+            col = [v if type(v) is float and v - v == 0 else (None if v is None else S) for v in raw]
+        elif ft is FieldType.DATE:
+            dc = self._date_cache
+            if len(dc) > _MEMO_LIMIT:
+                dc.clear()
+            col = [dc.get(v, S) if type(v) is str else (None if v is None else S) for v in raw]
+            slow = [k for k, v in enumerate(col) if v is S]
+            for k in slow:
+                v = raw[k]
+                if type(v) is str and v:
+                    try:
+                        dc[v] = _to_date(v)
+                    except _Invalid:
+                        pass
+            return col, slow
+        elif ft is FieldType.SELECT_MULTIPLE:  # remembered by the answer itself, its items' types included
+            mc = self._multi_cache
+            if len(mc) > _MEMO_LIMIT:
+                mc.clear()
+            col = []
+            add = col.append
+            for v in raw:
+                if type(v) is list:
+                    try:
+                        r = mc.get((*v, *map(type, v)), S)
+                    except TypeError:
+                        r = S
+                    add(S if r is S else (None if r is None else list(r)))
+                else:
+                    add(None if v is None else S)
+            slow = [k for k, v in enumerate(col) if v is S] if S in col else []
+            for k in slow:
+                v = raw[k]
+                if type(v) is list and v:
+                    try:
+                        r = _to_multi(v)
+                        mc[(*v, *map(type, v))] = None if r is None else tuple(r)
+                    except (_Invalid, TypeError):
+                        pass
+            return col, slow
+        elif p.is_geometry:
+            return self._geometry_column(p, raw)
+        else:
+            col = [None if v is None else S for v in raw]
+        return col, [k for k, v in enumerate(col) if v is S] if S in col else []
+
+    @staticmethod
+    def _geometry_column(p: _Plan, raw: list) -> tuple[list, list[int]]:
+        """GeoJSON dicts of the field's type with plain [x, y] number pairs, checked for the whole batch
+        in a few C-level passes; anything else (strings, tuples, 3-D points, bad numbers) goes the slow
+        way, which says what is wrong."""
+        import itertools
+
+        import numpy as np
+
+        gtype, depth = _GEOJSON_TYPES[p.ftype]
+        col: list = [None] * len(raw)
+        slow: list[int] = []
+        cand: list[int] = []
+        pts: list = []
+        for k, v in enumerate(raw):
+            if v is None:
+                continue
+            if type(v) is not dict or v.get("type") != gtype:
+                slow.append(k)
+                continue
+            c = v.get("coordinates")
+            if depth == 0:
+                pts.append(c)
+            elif type(c) is not list or not c:
+                slow.append(k)
+                continue
+            elif depth == 1:
+                pts.extend(c)
+            else:
+                if not all(type(r) is list and r for r in c):
+                    slow.append(k)
+                    continue
+                for r in c:
+                    pts.extend(r)
+            cand.append(k)
+        if not cand:
+            return col, slow
+        ok = (set(map(type, pts)) == {list} and set(map(len, pts)) == {2}
+              and set(map(type, itertools.chain.from_iterable(pts))) <= {float, int})
+        if ok:
+            try:
+                ok = bool(np.isfinite(np.array(pts, dtype=float)).all())
+            except (OverflowError, ValueError):
+                ok = False
+        if not ok:  # some coordinate is odd: every candidate the slow way (it names the problem)
+            return col, sorted(slow + cand)
+        for k in cand:  # the checked coordinate lists are shared with the input, not copied (never modified)
+            col[k] = {"type": gtype, "coordinates": raw[k]["coordinates"]}
+        return col, slow
+
+    def _eval_column(self, expr: Any, cols: Mapping[str, list], act: Sequence[int], current: list | None,
+                     refdate: dt.date, row_values: Callable[[int], dict], *, boolean: bool = True) -> list:
+        """``expr`` for the records ``act``: a value (True/False when ``boolean``) or an :class:`_Err` each.
+
+        An expression reads only the values it references (and '.'), so it is evaluated once per distinct
+        combination of them and the result reused. Remembered results are kept apart by the inputs'
+        types (1, 1.0 and True differ); a result that is not an immutable scalar is never shared."""
+        memo = self._memos.get(id(expr))
+        if memo is None:
+            memo = self._memos[id(expr)] = _Memo(expr)
+        m = len(next(iter(cols.values()))) if cols else 0
+        full = isinstance(act, range) and len(act) == m
+        refcols = [cols.get(r) or [None] * m for r in memo.refs]
+        if current is not None and memo.uses_current:
+            refcols.append(current)
+        sel, sig = [], []
+        for c in refcols:
+            xs = c if full else [c[k] for k in act]
+            ts = set(map(type, xs))
+            ts.discard(type(None))
+            t = ts.pop() if len(ts) == 1 else (None if not ts else _MIXED)
+            if t is list:   # select_multiple answers: tuples of text
+                if not set(map(type, itertools.chain.from_iterable(x for x in xs if x is not None))) <= {str}:
+                    t = _MIXED
+                else:
+                    xs = [None if x is None else tuple(x) for x in xs]
+            elif t is not None and t is not _MIXED and t not in _IMMUTABLE:
+                t = _MIXED
+            if t is _MIXED:
+                return self._eval_rows(expr, refcols, act, current, refdate, row_values, boolean)
+            sel.append(xs)
+            sig.append(t)
+        if not sel:
+            keys: list = [()] * len(act)
+        else:
+            keys = sel[0] if len(sel) == 1 else list(zip(*sel))
+        cache = memo.cache.get(tuple(sig))
+        if cache is None or len(cache) > _MEMO_LIMIT:
+            cache = memo.cache[tuple(sig)] = {}
+        rep = dict(zip(keys, act))      # one record for each distinct input
+        per_row = False
+        for key in rep.keys() - cache.keys():
+            k = rep[key]
+            r = self._eval_one(expr, row_values(k), None if current is None else current[k], refdate, boolean)
+            if type(r) in _IMMUTABLE or type(r) is _Err:
+                cache[key] = r
+            else:
+                per_row = True
+        if per_row:  # some result is a list or the like: those records get their own evaluation
+            return [cache[key] if key in cache else
+                    self._eval_one(expr, row_values(k), None if current is None else current[k], refdate, boolean)
+                    for key, k in zip(keys, act)]
+        return list(map(cache.__getitem__, keys))
+
+    def _eval_rows(self, expr: Any, refcols: list[list], act: Sequence[int], current: list | None,
+                   refdate: dt.date, row_values: Callable[[int], dict], boolean: bool) -> list:
+        """Record by record, remembering by (type, value) keys (a column mixing types, or unhashable values)."""
+        cache = self._memos[id(expr)].cache.setdefault("rows", {})
+        if len(cache) > _MEMO_LIMIT:
+            cache.clear()
+        res = []
+        add = res.append
+        for k in act:
+            parts = [c[k] for c in refcols]
+            key = tuple([(x.__class__, (*map(type, x), *x) if x.__class__ is list else x) for x in parts])
+            try:
+                r = cache.get(key, _MISS)
+            except TypeError:  # an unhashable value: evaluate without remembering
+                key, r = None, _MISS
+            if r is _MISS:
+                r = self._eval_one(expr, row_values(k), None if current is None else current[k], refdate, boolean)
+                if key is not None and (type(r) in _IMMUTABLE or type(r) is _Err):
+                    cache[key] = r
+            add(r)
+        return res
+
+    @staticmethod
+    def _eval_one(expr: Any, values: dict, current: Any, refdate: dt.date, boolean: bool) -> Any:
+        try:
+            r = _fast_eval(expr, values, current, refdate)
+            if boolean and r is not True and r is not False:
+                r = to_boolean(r)
+            return r
+        except ExpressionError as e:
+            return _Err(e.message_zh)
+
 
     # -- internals ------------------------------------------------------------------------------------
     def _record(self, rec: Mapping, plans: list[_Plan], prefix: str, outer: Mapping, problems: list[Problem],
@@ -624,7 +1066,13 @@ class Validator:
             b = shapely.bounds(shapes)
             inside = ((b[:, 0] >= CHINA_BOUNDS[0]) & (b[:, 1] >= CHINA_BOUNDS[1]) &
                       (b[:, 2] <= CHINA_BOUNDS[2]) & (b[:, 3] <= CHINA_BOUNDS[3]))
-        for k in np.flatnonzero(~(valid & inside)):
+        good = valid & inside
+        for k in np.flatnonzero(good).tolist():
+            res = results[geoms[k][0]]
+            if res.geometries is None:
+                res.geometries = {}
+            res.geometries[geoms[k][1]] = shapes[k]
+        for k in np.flatnonzero(~good):
             idx, path, label, _ = geoms[k]
             row = row_numbers[idx]
             if not valid[k]:

@@ -22,15 +22,17 @@ a ledger row (``outcome='rejected'``); an accepted one is archived in ``received
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from hashlib import sha256
 import json
 import os
 import sqlite3
+from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from geodb.county import CountyDB, CountyDBError, Flattener, LayerSpec, geojson_to_shapes
 from geodb import gpkg as gp
@@ -139,7 +141,10 @@ class Prepared:
     # per revision: the layer row (geometry blob first when spatial) without system columns
     rows: list[list] = field(default_factory=list)
     key_values: list[str | None] = field(default_factory=list)
+    # per revision: the geometry's envelope (minx, maxx, miny, maxy) for the R-tree, None without one
+    envs: list[tuple[float, float, float, float] | None] = field(default_factory=list)
     bounds: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    packed: bytes | None = None   # revs, rows, key_values, envs marshalled (from a worker, see _unpack)
 
 
 _cache: dict[str, Any] = {}
@@ -189,9 +194,28 @@ def _merge_problems(county: list[dict], township: list) -> list[dict]:
     return out
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Preparing or applying a package makes hundreds of thousands of small objects that live on until
+    the package is done; the cyclic collector would rescan all of them again and again meanwhile. None
+    of them forms a cycle (reference counting frees them), so the collector rests for that time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def prepare_package(path: str, cfg: PrepareConfig, *, forms: Mapping | None = None) -> Prepared:
     """Read, check, validate and flatten one package. Never raises for a bad package: it comes back
     with ``rejection`` set."""
+    with gc_paused():
+        return _prepare_package(path, cfg, forms)
+
+
+def _prepare_package(path: str, cfg: PrepareConfig, forms: Mapping | None) -> Prepared:
     if forms is None:
         from schemas.catalogue import all_forms
         forms = all_forms([cfg.forms_path] if cfg.forms_path else ())
@@ -221,42 +245,63 @@ def prepare_package(path: str, cfg: PrepareConfig, *, forms: Mapping | None = No
     revs: list[tuple | None] = [None] * len(opened.revisions)
     rows: list[list | None] = [None] * len(opened.revisions)
     keys: list[str | None] = [None] * len(opened.revisions)
+    envs: list[tuple | None] = [None] * len(opened.revisions)
     for form_id, idx in by_form.items():
         spec = cfg.specs[form_id]
         flat = Flattener(spec)
-        results = _validator(cfg, forms, form_id).validate_many([opened.revisions[i].data for i in idx])
-        blobs: list = []
+        frevs = [opened.revisions[i] for i in idx]
+        results = _validator(cfg, forms, form_id).validate_many([r.data for r in frevs])
+        frows = flat.rows([res.record for res in results])
         if spec.geometry_type:
             import numpy as np
             import shapely
 
-            shapes = geojson_to_shapes([flat.geometry(res.record) for res in results])
+            gf = spec.geometry_field
+            shapes = np.empty(len(results), dtype=object)
+            again = []   # kept geometries the validator did not hand back (none expected): build them here
+            for k, res in enumerate(results):
+                if res.record.get(gf) is not None:
+                    g = res.geometries.get(gf) if res.geometries else None
+                    if g is None:
+                        again.append(k)
+                    else:
+                        shapes[k] = g
+            if again:
+                shapes[again] = geojson_to_shapes([results[k].record[gf] for k in again])
             blobs = gp.encode(shapes)
-            present = shapes[np.array([g is not None for g in shapes], dtype=bool)] if len(shapes) else shapes
-            if len(present):
-                b = shapely.total_bounds(present)
-                if np.all(np.isfinite(b)):
-                    prep.bounds[form_id] = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+            bb = shapely.bounds(shapes)               # NaN for a missing or empty geometry (no R-tree entry)
+            ok = np.isfinite(bb).all(axis=1)
+            if ok.any():
+                b = bb[ok]
+                prep.bounds[form_id] = (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()),
+                                        float(b[:, 3].max()))
+            env = bb[:, [0, 2, 1, 3]].tolist()
+            okl = ok.tolist()
+            for k, i in enumerate(idx):
+                rows[i] = [blobs[k], *frows[k]]
+                if okl[k]:
+                    envs[i] = tuple(env[k])
+        else:
+            for k, i in enumerate(idx):
+                rows[i] = frows[k]
         key_field = spec.key_field
-        for k, (i, res) in enumerate(zip(idx, results)):
-            r = opened.revisions[i]
-            line = opened.raw[i]
+        raw = opened.raw
+        for i, r, res in zip(idx, frevs, results):
+            line = raw[i]
             if res.problems or r.problems:
                 problems = _merge_problems([pr.as_dict() for pr in res.problems if pr.severity == "error"], r.problems)
             else:
                 problems = []
-            valid = 0 if problems else 1
             revs[i] = (r.revision_id, r.record_uuid, r.parent_revision_id, r.form_id, r.form_version, r.township,
-                       r.device_id, r.created_at, r.created_by, valid,
+                       r.device_id, r.created_at, r.created_by, 0 if problems else 1,
                        json.dumps(problems, ensure_ascii=False, separators=(",", ":")) if problems else "[]", line,
                        sha256(line.encode("utf-8")).hexdigest())
-            row = flat.row(res.record)
-            rows[i] = ([blobs[k]] + row) if spec.geometry_type else row
             kv = r.data.get(key_field) if key_field else None
             keys[i] = None if kv is None else str(kv)
     prep.revs = revs  # type: ignore[assignment]
     prep.rows = rows  # type: ignore[assignment]
     prep.key_values = keys
+    prep.envs = envs
     return prep
 
 
@@ -377,7 +422,8 @@ class Importer:
         self.pending, self._revisions, self._started = [], 0, None
 
     def apply_and_maybe_commit(self, prep: "Prepared") -> None:
-        self.apply(prep)
+        with gc_paused():
+            self.apply(prep)
         if self.due():
             self.commit()
 
@@ -503,18 +549,31 @@ class Importer:
         row_of = {r[0]: i for i, r in enumerate(revs)}
         counts = {"stored": 0, "known": 0, "new_records": 0, "advanced": 0, "conflicts": 0, "invalid": 0}
 
+        prows, pkeys, penvs = prep.rows, prep.key_values, prep.envs
+        new_envs: dict[str, list] = {}                   # form → [envelope of each new feature]
         for u, idx in by_record.items():
             first = revs[idx[0]]
             form_id, township = first[3], first[5]
             rec = existing.get(u)
+            if rec is None and len(idx) == 1:
+                # the common case, a record seen for the first time with one revision: it is inserted and
+                # current (what merge_record says for it), without building the merge objects
+                i = idx[0]
+                stored.append((u, i))
+                cur_valid = first[9]
+                if not cur_valid:
+                    counts["invalid"] += 1
+                state_name = "received" if cur_valid else "has_issues"
+                new_records.setdefault(form_id, []).append(
+                    [u, form_id, township, pkeys[i], first[0], state_name, 0, cur_valid, lid, lid, at])
+                new_features.setdefault(form_id, []).append([*prows[i], u, first[0], township, state_name, 0, cur_valid])
+                new_envs.setdefault(form_id, []).append(penvs[i])
+                counts["new_records"] += 1
+                continue
             if rec is not None and all(revs[i][0] in known for i in idx):
                 counts["known"] += len(idx)      # nothing new for this record: no need to load its history
                 continue
-            if rec is None and len(idx) == 1:     # the common case: a record seen for the first time
-                rid = revs[idx[0]][0]
-                out = MergeOutcome(u, "new", rid, None, [rid], [], (rid,))
-            else:
-                out = self._merge(u, idx, revs, rec, nodes, conflicts, form_id, township)
+            out = self._merge(u, idx, revs, rec, nodes, conflicts, form_id, township)
             counts["known"] += len(out.known)
             if not out.stored:
                 continue
@@ -533,6 +592,7 @@ class Importer:
                     [u, form_id, township, prep.key_values[ci], cur, state_name, in_conflict, cur_valid, lid, lid, at])
                 new_features.setdefault(form_id, []).append(
                     [*prep.rows[ci], u, cur, township, state_name, in_conflict, cur_valid])
+                new_envs.setdefault(form_id, []).append(penvs[ci])
                 counts["new_records"] += 1
             elif out.current_changed:
                 cur_valid = revs[ci][9]
@@ -568,12 +628,18 @@ class Importer:
                                                "updated_at": at}))
 
         # features first (their fids go into the records), then records (their ids go into the revisions)
+        # Rows go in sorted by their random UUID keys: consecutive inserts then meet neighbouring index
+        # pages (the order of ids within a package means nothing; the ledger digest follows it).
         record_id = {u: rec["id"] for u, rec in existing.items()}
         for form_id, rows in new_features.items():
-            fids = db.insert_features(self.specs[form_id], rows)
             recs = new_records[form_id]
+            envs_f = new_envs[form_id]
+            order = sorted(range(len(recs)), key=lambda k: recs[k][0])
+            recs = [recs[k] for k in order]
+            fids = db.insert_features(self.specs[form_id], [rows[k] for k in order], [envs_f[k] for k in order])
             ids = db.insert_records([[*r, f] for r, f in zip(recs, fids)])
             record_id.update((r[0], i) for r, i in zip(recs, ids))
+        stored.sort(key=lambda t: revs[t[1]][0])
         digest = hashlib.sha256()
         rev_rows = []
         for u, i in stored:
@@ -626,6 +692,27 @@ def prepare_config(db: CountyDB, specs: Mapping[str, LayerSpec], keys: "K.County
         devices=devices, townships=frozenset(db.townships()), villages=frozenset(db.villages()),
         boundary_wkb=shapely.to_wkb(boundary) if boundary is not None else None, specs=dict(specs),
         forms_path=forms_path)
+
+
+def _prepare_in_worker(path: str, cfg: PrepareConfig, forms: Mapping) -> Prepared:
+    """:func:`prepare_package` in a worker process; the per-revision lists travel back as one marshal
+    blob (several times cheaper to write than pickling ten thousand tuples and lists)."""
+    import marshal
+
+    prep = prepare_package(path, cfg, forms=forms)
+    prep.packed = marshal.dumps((prep.revs, prep.rows, prep.key_values, prep.envs))
+    prep.revs, prep.rows, prep.key_values, prep.envs = [], [], [], []
+    return prep
+
+
+def _unpack(prep: Prepared) -> Prepared:
+    if prep.packed is not None:
+        import marshal
+
+        with gc_paused():
+            prep.revs, prep.rows, prep.key_values, prep.envs = marshal.loads(prep.packed)
+        prep.packed = None
+    return prep
 
 
 def _worker_init() -> None:
@@ -713,9 +800,9 @@ def import_packages(gpkg_path: str | Path, packages: Sequence[str | Path], *, ke
                 nxt = 0
                 for i in range(n):
                     while nxt < n and nxt < i + window:
-                        futures.append(pool.submit(prepare_package, paths[nxt], cfg, forms=forms))
+                        futures.append(pool.submit(_prepare_in_worker, paths[nxt], cfg, forms))
                         nxt += 1
-                    prep = futures[i].result()
+                    prep = _unpack(futures[i].result())
                     futures[i] = None   # free the bytes
                     apply(prep)
             importer.commit()

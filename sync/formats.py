@@ -249,14 +249,26 @@ def _fast_revision(d: Any) -> "Revision | None":
             and (pr is None or (type(pr) is str and m(pr) and pr != ri))
             and type(fid) is str and FORM_ID_RE.match(fid) and type(fv) is str
             and type(tw) is str and TOWNSHIP_RE.match(tw) and st in REVISION_STATUSES
-            and type(ca) is str and _TS_RE.match(ca) and type(cb) is str and type(data) is dict
+            and type(ca) is str and type(cb) is str and type(data) is dict
             and type(probs) is list and all(type(p) is dict for p in probs)):
         return None
-    try:
-        dt.datetime.fromisoformat(ca.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return Revision(ru, ri, pr, fid, fv, tw, st, ca, cb, dev, data, probs)
+    if ca not in _TS_SEEN:   # a package's revisions share few timestamps: each is checked once
+        if not _TS_RE.match(ca):
+            return None
+        try:
+            dt.datetime.fromisoformat(ca.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if len(_TS_SEEN) > 100_000:
+            _TS_SEEN.clear()
+        _TS_SEEN.add(ca)
+    # the frozen dataclass filled directly (its __init__ sets each field through object.__setattr__)
+    rev = object.__new__(Revision)
+    rev.__dict__.update(zip(REVISION_KEYS, (ru, ri, pr, fid, fv, tw, st, ca, cb, dev, data, probs)))
+    return rev
+
+
+_TS_SEEN: set[str] = set()
 
 
 # ---------------------------------------------------------------------------------------------------

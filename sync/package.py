@@ -200,10 +200,31 @@ def _reject(reason: str, name: str, zh: str, en: str) -> PackageRejected:
     return PackageRejected(reason, f"{name}：{zh}", f"{name}: {en}")
 
 
+def _no_constants(c: str) -> Any:
+    raise ValueError(f"{c} is not valid JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)   # built once: a package has many lines
+
+
+_SCAN = _DECODER.scan_once
+
+
 def _strict_json(text: str | bytes) -> Any:
-    def no_constants(c: str) -> Any:
-        raise ValueError(f"{c} is not valid JSON")
-    return json.loads(text, parse_constant=no_constants)
+    """JSON without NaN/Infinity (which no other JSON reader accepts)."""
+    if type(text) is str:
+        # the common case, one value filling the line, read by the C scanner directly; anything else
+        # (whitespace around it, an error) goes through decode(), which gives the same value or error
+        if text and text[0] in "{[":
+            try:
+                obj, end = _SCAN(text, 0)
+            except (StopIteration, ValueError):
+                obj, end = None, -1
+            if end == len(text):
+                return obj
+        if not text.startswith("\ufeff"):
+            return _DECODER.decode(text)
+    return json.loads(text, parse_constant=_no_constants)
 
 
 def _allowed_name(n: str) -> bool:

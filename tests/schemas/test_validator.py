@@ -269,3 +269,113 @@ def test_conditionally_required_repeat():
     v = Validator(form)
     assert v.validate({"has": "0"}).ok
     assert [p.code for p in v.validate({"has": "1"}).errors] == [Code.REPEAT_MIN]
+
+
+# --- the columnar batch path gives exactly what record-by-record validation gives --------------------
+
+FLAT_FIELDS = [f for f in FORM["fields"] if f["name"] not in ("members", "member_count")] + [
+    {"name": "township_code", "type": "text", "label": L("乡镇代码", "Township"), "division": "township"},
+    {"name": "fam", "type": "text", "label": L("类别", "Family")},
+    {"name": "pick", "type": "select_one", "choices": "kind", "label": L("选一", "Pick"),
+     "choice_filter": "name != ${fam}"},
+    {"name": "label_all", "type": "calculate", "calculation": "concat(${kinds}, '/', ${area}, '/', ${year_built})"},
+    {"name": "odd", "type": "calculate", "calculation": "${area} div (${year_built} - 2000)"},
+    {"name": "must_if", "type": "text", "label": L("条件必填", "Required if"), "required": "${area} > 10",
+     "max_length": 3},
+]
+FLAT_FORM = {**FORM, "fields": FLAT_FIELDS}
+BOX = shapely.box(120.4, 40.4, 120.8, 40.8)
+
+scalar_answers = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-5, max_value=2030), st.sampled_from([1995, 2021, 1800, 0]),
+    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([1.0, 150.5, -2.0, 1e300]),
+    st.sampled_from(["", " ", "a", "b", "none", "1", "0", "a b", "none a", "1995", "1,200.5", "2019-05-01",
+                     "2021-01-05", "211481100201", "211481101201", "211481100", "21148110020", "x" * 5,
+                     "40.6 120.6", "40.9 120.5", "geological", "{bad json"]),
+    st.text(max_size=6))
+geo_answers = st.one_of(
+    st.just(SQUARE),
+    st.just({"type": "Polygon", "coordinates": [[[120.5, 40.5], [120.9, 40.5], [120.9, 40.9], [120.5, 40.5]]]}),
+    st.just({"type": "Polygon", "coordinates": [[[120.6, 40.6], [120.7, 40.7], [120.7, 40.6], [120.6, 40.7],
+                                                  [120.6, 40.6]]]}),
+    st.just({"type": "Polygon", "coordinates": [[[120.5, 40.5], [120.6, 40.5], [120.5, 40.5]]]}),
+    st.just({"type": "Polygon", "coordinates": [[[120.5, 40.5, 3.0], [120.6, 40.5, 1], [120.6, 40.6, 2],
+                                                  [120.5, 40.5, 0]]]}),
+    st.just({"type": "Polygon", "coordinates": [[[120.5, True], [120.6, 40.5], [120.6, 40.6], [120.5, True]]]}),
+    st.just({"type": "Polygon", "coordinates": [[[120.5, "40.5"], [120.6, 40.5], [120.6, 40.6], [120.5, 40.5]]]}),
+    st.just({"type": "Polygon", "coordinates": [[]]}), st.just({"type": "Polygon", "coordinates": []}),
+    st.just({"type": "Point", "coordinates": [120.5, 40.5]}),
+    st.just({"type": "Point", "coordinates": [120.5, 40.5]}), st.just({"type": "Point", "coordinates": [130.0, 40.5]}),
+    st.just({"type": "Point", "coordinates": [120.5, float("nan")]}), st.just([120.5, 40.5]))
+list_answers = st.lists(st.sampled_from(["a", "b", "none", " a", "", "c", 1, True, None]), max_size=3)
+
+
+def flat_record():
+    names = [f["name"] for f in FLAT_FIELDS] + ["big_note", "extra_field", "_meta"]
+    return st.dictionaries(st.sampled_from(names), st.one_of(scalar_answers, geo_answers, list_answers), max_size=14)
+
+
+def _same(batch, one):
+    assert [r.record for r in batch] == [r.record for r in one]
+    assert [[p.as_dict() for p in r.problems] for r in batch] == [[p.as_dict() for p in r.problems] for r in one]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(flat_record().map(lambda r: {**VALID, **r} if len(r) % 2 else r), st.just("x")),
+                min_size=8, max_size=40))
+def test_batches_give_exactly_what_one_record_at_a_time_gives(records):
+    form = compile_form(FLAT_FORM, LISTS).form
+    ctx = ValidationContext(county_code="211481", boundary=BOX,
+                            divisions=DivisionRegister(villages=frozenset({"211481100201"})))
+    v = Validator(form, ctx)
+    _same(v.validate_many(records, first_row=2), [v.validate(r, row=i + 2) for i, r in enumerate(records)])
+    _same(v.validate_many(records), [v.validate(r) for r in records])   # and again, from the remembered results
+
+
+def test_batches_of_the_catalogue_forms_match_one_at_a_time():
+    from tests.schemas.formcases import example
+    from schemas.catalogue import get_form
+
+    rural = {"building_id": "B1", "village_code": "211481100201", "footprint": SQUARE, "use": "other",
+             "use_other": "仓房", "structure_type": "masonry", "floors": 2, "floor_area": 88.5, "year_built": 1999,
+             "construction_method": "craftsman", "professional_design": "0", "seismic_measures": ["ring_beam"],
+             "retrofitted": "1", "retrofit_year": 2010, "damage": ["none"], "survey_date": "2021-06-01"}
+    for form_id in ("rural_house", "urban_house", "public_facility", "geohazard_site", "road",
+                    "village_population", "disaster_annual", "key_hidden_danger", "comprehensive_zoning_result"):
+        v = Validator(get_form(form_id), ValidationContext(county_code="211481"))
+        base = rural if form_id == "rural_house" else example(form_id)
+        records = []
+        for i, name in enumerate(list(base) * 2):
+            rec = dict(base)
+            rec[name] = [None, "", "zz", 2021, -1, 1.5, ["zz"], {"type": "Point", "coordinates": [1, 2]}][i % 8]
+            records.append(rec)
+        records.append(dict(base))
+        _same(v.validate_many(records), [v.validate(r) for r in records])
+        assert v.validate_many(records)[-1].ok, form_id
+
+
+def test_remembered_results_keep_values_of_different_types_apart():
+    # x is the integer 1 in one batch and true() in the next: equal as dict keys, different as text
+    form = compile_form({**FORM, "fields": [
+        {"name": "t", "type": "text", "label": L("甲")},
+        {"name": "x", "type": "calculate", "calculation": "if(${t} = 'i', 1, true())"},
+        {"name": "y", "type": "calculate", "calculation": "concat(${x}, '')"}]}, LISTS).form
+    v = Validator(form)
+    ints = v.validate_many([{"t": "i"}] * 10)
+    bools = v.validate_many([{"t": "b"}] * 10)
+    assert {r.record["y"] for r in ints} == {v.validate({"t": "i"}).record["y"]}
+    assert {r.record["y"] for r in bools} == {v.validate({"t": "b"}).record["y"]}
+    assert ints[0].record["y"] != bools[0].record["y"]
+
+
+def test_a_batch_is_validated_in_slices_with_its_row_numbers(monkeypatch):
+    import schemas.validator as V
+
+    monkeypatch.setattr(V, "COLUMNAR_SLICE", 8)
+    v = Validator(compile_form(FLAT_FORM, LISTS).form, ValidationContext(county_code="211481"))
+    records = [{**VALID, "year_built": 1990 + i} for i in range(40)]   # 31 valid, then years after 2020
+    rows = list(range(100, 140))
+    batch = v.validate_many(records, rows=rows)
+    _same(batch, [v.validate(r, row=n) for r, n in zip(records, rows)])
+    assert [r.ok for r in batch] == [1990 + i <= 2020 for i in range(40)]
+    assert batch[39].errors[0].row == 139

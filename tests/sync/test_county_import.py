@@ -285,3 +285,31 @@ def test_group_commit_keeps_each_package_atomic(county, tmp_path):
     assert not list((county.parent / "received").glob(f"*{p2.name}"))
     assert list((county.parent / "quarantine").glob(f"*{p2.name}.reason.txt"))
     assert verify_county(county).ok
+
+
+def test_3_packages_through_worker_processes_store_what_one_process_stores(county, tmp_path):
+    a, b = kit.enrol(county), kit.enrol(county, kit.T2, "李四")
+    a.houses(12)
+    a.revise(kit.house("BAD", kit.VILLAGES[kit.T1][0], 125.0, 40.5, year_built=2030))      # invalid, outside
+    b.houses(7)
+    paths = [a.export(tmp_path / "p"), b.export(tmp_path / "p")]
+    r = a.revisions[0]
+    a.revise(kit.house(r["data"]["building_id"], r["data"]["village_code"], 120.42, 40.52, floors=3),
+             record_uuid=r["record_uuid"], parent=r["revision_id"])                        # an advance
+    paths.append(a.export(tmp_path / "p", revisions=a.revisions[-1:], acknowledged_through=1))
+    single = kit.copy_county(county, tmp_path / "single")
+    assert [x.outcome for x in kit.import_(county, paths, workers=2)] == ["accepted"] * 3
+    assert [x.outcome for x in kit.import_(single, paths, workers=0)] == ["accepted"] * 3
+    queries = ("SELECT revision_id, record_uuid, parent_revision_id, valid, problems, content, content_sha256 "
+               "FROM census_revisions ORDER BY revision_id",
+               "SELECT record_uuid, current_revision_id, review_state, valid, key_value FROM census_records "
+               "ORDER BY record_uuid",
+               "SELECT census_uuid, census_revision, census_state, census_valid, floors, hex(geom) FROM rural_house "
+               "ORDER BY census_uuid",
+               "SELECT r.id, f.census_uuid FROM rtree_rural_house_geom r JOIN rural_house f ON f.fid = r.id "
+               "ORDER BY f.census_uuid",
+               "SELECT revisions_sha256, stored, new_records, advanced, invalid FROM census_ledger ORDER BY id")
+    for q in queries:
+        assert kit.rows(county, q) == kit.rows(single, q), q
+    assert kit.rows(county, "SELECT count(*) FROM census_revisions")[0][0] == 21
+    assert verify_county(county).ok and verify_county(single).ok
