@@ -922,6 +922,9 @@ class FormEditor(QDialog):
 
     def closeEvent(self, event) -> None:
         self.flush()
+        # nothing may fire after the window is gone: its store may be closed next
+        self._autosave_timer.stop()
+        self._validate_timer.stop()
         super().closeEvent(event)
 
     def reject(self) -> None:  # Esc: close, keeping what was typed

@@ -813,7 +813,7 @@ class TownshipStore:
                 if not created:
                     self.conn.execute(
                         "UPDATE records SET current_revision_id=?, status=?, local_status=?, error_count=?, key=?, "
-                        "updated_at=?, county_state=NULL, county_revision_id=NULL, county_message_zh=NULL, "
+                        "updated_at=?, exported_seq=NULL, county_state=NULL, county_revision_id=NULL, county_message_zh=NULL, "
                         "county_message_en=NULL, county_problems=NULL WHERE record_uuid=?",
                         (revision_id, local_status, local_status, len(errors), key, now, ru))
                 detail = {"form_id": form_id, "form_version": form.version, "status": status, "parent": parent,
@@ -902,7 +902,7 @@ class TownshipStore:
                          errors, now, now))
                 elif rec[0] == rev.get("parent_revision_id"):
                     self.conn.execute("UPDATE records SET current_revision_id=?, status=?, local_status=?, "
-                                      "error_count=?, updated_at=? WHERE record_uuid=?",
+                                      "error_count=?, updated_at=?, exported_seq=NULL WHERE record_uuid=?",
                                       (rev["revision_id"], local_status, local_status, errors, now, rev["record_uuid"]))
                 self.conn.execute(
                     "INSERT INTO revisions(revision_id, record_uuid, parent_revision_id, export_parent_id, form_id, "

@@ -57,9 +57,8 @@ def _close_windows() -> None:
     app = QApplication.instance()
     if app is None:
         return
-    for w in app.topLevelWidgets():
-        if w.isVisible():
-            w.close()
+    for w in app.topLevelWidgets():   # hidden ones too: a hidden editor can still hold a pending autosave
+        w.close()
     app.processEvents()
 
 

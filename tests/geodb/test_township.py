@@ -456,3 +456,18 @@ def test_sqlite_utils_view_and_pragmas(store, good):
     assert store.db["records"].count == 1 and "audit" in store.db.table_names()
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_an_edit_after_export_is_no_longer_marked_exported(store, tmp_path, good):
+    """Bug: editing an exported record kept its exported mark, so the app said 已导出 while the new
+    revision was still waiting to go."""
+    calls = []
+    a = store.save("rural_house", good("B1"))
+    store.export(tmp_path / "out", build_package=_fake_builder(calls))
+    seq = lambda: store.conn.execute("SELECT exported_seq FROM records WHERE record_uuid=?",  # noqa: E731
+                                     (a.record_uuid,)).fetchone()[0]
+    assert seq() == 1
+    edited = dict(good("B1"), floors=3)
+    r = store.save("rural_house", edited, record_uuid=a.record_uuid)
+    assert r.revision_id and seq() is None
+    assert [rev["revision_id"] for rev in store.pending_revisions()][-1] == r.revision_id
