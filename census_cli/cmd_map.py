@@ -1,7 +1,9 @@
-"""`census map …`: print-ready maps from the county GeoPackage — zoning, hazard, exposure, capacity.
+"""`census map …`: print-ready maps from the county GeoPackage — zoning, hazard, exposure, capacity,
+hidden dangers and historical disasters.
 
 Thin shells over :mod:`mapping`. The output format follows the file name: .png (300 dpi) or .pdf (vector).
-Zoning maps need the risk layers (`census risk assess`); hazard, exposure and capacity maps do not.
+Zoning maps need the risk layers (`census risk assess`); the dangers and history maps the layers of
+`census risk dangers` and `census risk history`; hazard, exposure and capacity maps need none.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ def map_group() -> None:
       census map zoning --gpkg county.gpkg --hazard comprehensive --out comprehensive.png
       census map zoning --gpkg county.gpkg --hazard prevention --out prevention.pdf
       census map hazard --gpkg county.gpkg --layer eq_pga_475 --hazards sample/hazards --out pga.png
+      census map dangers --gpkg county.gpkg --out dangers.png
+      census map history --gpkg county.gpkg --out history.pdf
     """
 
 
@@ -172,3 +176,64 @@ def capacity_cmd(gpkg: str, indicator: str, out: str, city: str | None, dpi: int
     src = _source(gpkg, city)
     fig = capacity_map(src, indicator)
     _save(fig, out, dpi, f"capacity:{indicator}", t0, as_json)
+
+
+@map_group.command("dangers")
+@GPKG_OPTION
+@OUT_OPTION
+@click.option("--top", default=10, show_default=True, type=click.IntRange(0, 100),
+              help="标注名称的前 N 位隐患 / label the top N sites with rank and name.")
+@click.option("--numbered", default=20, show_default=True, type=click.IntRange(0, 500),
+              help="标注排序号的前 N 位隐患（报告整治清单为前 20 位）/ label sites down to this rank with their rank "
+                   "(the report's list has 20).")
+@CITY_OPTION
+@DPI_OPTION
+@JSON_OPTION
+@handle_errors
+def dangers_cmd(gpkg: str, out: str, top: int, numbered: int, city: str | None, dpi: int, as_json: bool) -> None:
+    """重点隐患分布与整治优先级图（需先运行 census risk dangers）/ Hidden dangers by remediation priority.
+
+    Threat zones filled by the priority of their site, site symbols by kind (shape) and priority (colour,
+    size), the top sites labelled with their county rank and name, houses as grey dots. Needs the layers
+    of `census risk dangers`; without them exits 1 and says what to run.
+
+    \b
+    Example:
+      census map dangers --gpkg county.gpkg --out dangers.png
+      census map dangers --gpkg county.gpkg --top 15 --out dangers.pdf
+    """
+    from mapping.dangers import danger_map
+
+    t0 = time.perf_counter()
+    src = _source(gpkg, city)
+    fig = danger_map(src, top=top, numbered=max(numbered, top))
+    _save(fig, out, dpi, "dangers", t0, as_json)
+
+
+@map_group.command("history")
+@GPKG_OPTION
+@OUT_OPTION
+@CITY_OPTION
+@DPI_OPTION
+@JSON_OPTION
+@handle_errors
+def history_cmd(gpkg: str, out: str, city: str | None, dpi: int, as_json: bool) -> None:
+    """最大历史灾害事件与模型—记录对比图（需先运行 census risk history）/ Largest historical events and the
+    townships where modelled and recorded losses disagree.
+
+    Townships filled by the loss of the largest listed event that struck them (2020 prices), events
+    labelled with rank, name and loss; townships whose modelled expected annual loss and recorded annual
+    mean differ tenfold or more are hatched (purple: model higher; teal: record higher). Needs the layers
+    of `census risk history`; without them exits 1 and says what to run.
+
+    \b
+    Example:
+      census map history --gpkg county.gpkg --out history.png
+      census map history --gpkg county.gpkg --out history.pdf --json
+    """
+    from mapping.history_maps import history_map
+
+    t0 = time.perf_counter()
+    src = _source(gpkg, city)
+    fig = history_map(src)
+    _save(fig, out, dpi, "history", t0, as_json)

@@ -1,5 +1,6 @@
 """`census report`: the county's Chinese report (PDF) from the county GeoPackage. Thin shell over
-:func:`mapping.report.make_report`; needs the risk layers (`census risk assess`)."""
+:func:`mapping.report.make_report`; needs the risk layers (`census risk assess`), and adds the hidden-danger
+and historical-disaster chapters when `census risk dangers` / `census risk history` have been run."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from .common import callback_progress, emit_json, handle_errors, progress
               help="上级市界文件（位置示意图用）/ city outline for the locator insets.")
 @click.option("--maps", default=None,
               help="只附这些图（逗号分隔：comprehensive,prevention,灾种ID,exposure:floor_area,exposure:population,"
-                   "capacity,hazard:图层ID）/ only these maps, comma-separated (a quicker draft).")
+                   "capacity,hazard:图层ID,dangers,history）/ only these maps, comma-separated (a quicker draft).")
 @click.option("--json", "as_json", is_flag=True, help="输出 JSON / machine-readable output.")
 @handle_errors
 def report(gpkg: str, out: str, hazard_maps: bool, hazards: str | None, city: str | None, maps: str | None,
@@ -29,13 +30,18 @@ def report(gpkg: str, out: str, hazard_maps: bool, hazards: str | None, city: st
 
     Cover, contents, summary, completeness per township, exposure and risk statistics per hazard and
     township, prevention zoning, historical losses 1978–2020, the zoning maps, and the methods with
-    their sources and zoning breaks. Run `census risk assess` first.
+    their sources and zoning breaks. Run `census risk assess` first. After `census risk dangers` the
+    report adds 重点隐患评估与整治清单 (top-20 remediation list, townships by priority, the danger map);
+    after `census risk history` 历史灾害评估 (trends, loss-share weights, largest events and their map,
+    modelled vs recorded losses per township). Without them the summary says which command adds them.
 
     \b
     Example:
       census report --gpkg county.gpkg --out report.pdf
       census report --gpkg county.gpkg --out report.pdf --hazard-maps --hazards sample/hazards
       census report --gpkg county.gpkg --out draft.pdf --maps comprehensive,prevention
+      census risk dangers --gpkg county.gpkg --hazards sample/hazards --out 整治清单.xlsx
+      census risk history --gpkg county.gpkg && census report --gpkg county.gpkg --out report.pdf
     """
     from mapping.fonts import use_cjk_font
     from mapping.report import make_report

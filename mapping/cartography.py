@@ -333,15 +333,17 @@ def add_legend(ax, entries: Sequence[styles.ClassStyle], title: str, *, labels: 
     return leg
 
 
-def add_symbol_legend(ax, legend, *, fontsize: float = 8.0) -> None:
-    """Line symbols under the class legend: county and township boundaries."""
+def add_symbol_legend(ax, legend, *, fontsize: float = 8.0, extra: Sequence = ()) -> None:
+    """Line symbols under the class legend: county and township boundaries, then ``extra`` handles
+    (point symbols, hatches) of the map."""
     from matplotlib.lines import Line2D
 
     c, t = styles.COUNTY_LINE, styles.TOWNSHIP_LINE
-    handles = [Line2D([], [], color=c.colour, lw=c.width, label="县（市）界"),
+    handles = [*extra, Line2D([], [], color=c.colour, lw=c.width, label="县（市）界"),
                Line2D([], [], color=t.colour, lw=t.width * 1.4, linestyle=(0, t.dashes), label="乡镇（街道）界")]
     leg2 = ax.legend(handles=handles, loc="upper left", frameon=False, fontsize=fontsize, handlelength=2.2,
-                     bbox_to_anchor=(0.0, _legend_bottom(ax, legend)), borderaxespad=0.0)
+                     bbox_to_anchor=(0.0, _legend_bottom(ax, legend)), borderaxespad=0.0,
+                     labelspacing=0.5 if extra else None)
     leg2.set_gid("symbol-legend")
     ax.add_artist(legend)
 
@@ -388,13 +390,20 @@ def wrap_text(text: str, max_em: float, indent: str = "  ") -> list[str]:
     return lines
 
 
-def add_notes(ax, lines: Sequence[str], *, fontsize: float = 7.0) -> None:
-    """Small print in the panel, wrapped to its width."""
+def add_notes(ax, lines: Sequence[str], *, fontsize: float = 7.0, max_top: float | None = None,
+              min_fontsize: float = 5.6):
+    """Small print in the panel, wrapped to its width. With ``max_top`` (display pixels: the bottom of
+    the legend above) a long block is set smaller, down to ``min_fontsize``, until it stays below it."""
     ax.set_axis_off()
     fig = ax.figure
     width_pt = axes_position(ax).width * fig.get_figwidth() * 72.0
-    max_em = width_pt / fontsize * 0.97
-    wrapped = [w for line in lines for w in wrap_text(line, max_em)]
-    # anchored at the bottom: the notes grow upwards towards the legend, never off the page
-    ax.text(0.0, 0.0, "\n".join(wrapped), transform=ax.transAxes, ha="left", va="bottom", fontsize=fontsize,
-            linespacing=1.5, color="#333333", gid="map-notes")
+    fs = fontsize
+    while True:
+        wrapped = [w for line in lines for w in wrap_text(line, width_pt / fs * 0.97)]
+        # anchored at the bottom: the notes grow upwards towards the legend, never off the page
+        text = ax.text(0.0, 0.0, "\n".join(wrapped), transform=ax.transAxes, ha="left", va="bottom", fontsize=fs,
+                       linespacing=1.5, color="#333333", gid="map-notes")
+        if max_top is None or fs <= min_fontsize or text.get_window_extent().y1 <= max_top:
+            return text
+        text.remove()
+        fs = max(min_fontsize, fs - 0.4)

@@ -87,3 +87,27 @@ def historical_losses_chart(by_year: pd.DataFrame, *, first: int = 1978, last: i
                 color="#777777")
     _clean(ax)
     return fig
+
+
+def weights_chart(weights: pd.DataFrame, used: dict[str, float], *, used_label: str = "本次评估所用权重", ax=None):
+    """Paired horizontal bars per risk hazard: share of recorded losses (the suggested weight) against the
+    weight the comprehensive index used (normalised to sum to one, so the two compare)."""
+    fig, ax = _axes(ax)
+    w = weights.sort_values("weight", ascending=True)
+    total_used = sum(float(used.get(str(h), 0.0)) for h in w["risk_hazard"]) or 1.0
+    rec = w["weight"].to_numpy(dtype=float) * 100
+    cur = np.array([float(used.get(str(h), 0.0)) / total_used * 100 for h in w["risk_hazard"]])
+    y = np.arange(len(w))
+    h = 0.38
+    ax.barh(y + h / 2, rec, height=h, color="#3182bd", label="历史损失占比（建议权重）", gid="weights-recorded")
+    ax.barh(y - h / 2, cur, height=h, color="#bdbdbd", label=f"{used_label}（归一化）", gid="weights-used")
+    for yy, v in zip(y, rec):
+        ax.text(v + 0.8, yy + h / 2, f"{v:.1f}%", va="center", fontsize=7, color="#08519c")
+    ax.set_yticks(y, list(w["name_zh"]), fontsize=8.5)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0f}%"))
+    ax.set_xlim(0, max(100.0 if rec.max(initial=0) > 60 else 60.0, float(cur.max(initial=0)) + 8))
+    ax.grid(axis="x", color="#dddddd", linewidth=0.5)
+    ax.set_axisbelow(True)
+    ax.legend(ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.01), frameon=False, fontsize=8)
+    _clean(ax)
+    return fig

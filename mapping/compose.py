@@ -32,6 +32,7 @@ class MapSpec:
     labels: tuple[str, ...] | None = None       # legend texts; default: the entries' zh names
     notes: tuple[str, ...] = ()                  # extra note lines (method, source) above the standard ones
     kind: str = ""                               # e.g. "zoning:earthquake" (kept on the figure for callers)
+    symbols: tuple = ()                          # extra legend handles (markers, hatches) under the boundaries
 
 
 @dataclass
@@ -87,8 +88,13 @@ def standard_notes(src: MapSource, ctx, extra: Sequence[str]) -> list[str]:
 
 
 def compose(src: MapSource, spec: MapSpec, draw_data: Callable[[object], None], *, ax=None,
-            label_townships: bool = True):
+            label_townships: bool = True, overlay: Callable[[object, list], list] | None = None,
+            township_text: dict[str, str] | None = None):
     """Draw a complete map page for ``spec``; ``draw_data(ax)`` adds the thematic layer (zorder ≈ 2).
+
+    ``overlay(ax, obstacles)`` draws what must be placed before the township names (e.g. labelled sites)
+    once the extent and the furniture are final, and returns the display boxes the names must avoid.
+    ``township_text`` adds a second line under some townships' names (code → text).
 
     Returns the figure; the :class:`MapResult` is at ``fig.census_map`` (the last map drawn in it).
     """
@@ -110,9 +116,12 @@ def compose(src: MapSource, spec: MapSpec, draw_data: Callable[[object], None], 
     arrow = carto.add_north_arrow(ax)
     obstacles = [carto.artists_bbox(bar.artists), carto.artists_bbox(arrow)]
     placed: list[PlacedLabel] = []
+    if overlay is not None:
+        obstacles += list(overlay(ax, list(obstacles)))
     if label_townships:
-        items = [(str(c), str(n), g) for c, n, g in zip(src.townships["code"], src.townships["name"],
-                                                        src.townships.geometry)]
+        extra = township_text or {}
+        items = [(str(c), f"{n}\n{extra[str(c)]}" if str(c) in extra else str(n), g)
+                 for c, n, g in zip(src.townships["code"], src.townships["name"], src.townships.geometry)]
         placed = place_labels(ax, items, lat0=src.lat0, fontsize=8.0, obstacles=obstacles,
                               text_kw={"color": styles.LABEL_COLOUR, "zorder": 7}, halo=_halo())
         obstacles += [p.bbox for p in placed]
@@ -125,8 +134,9 @@ def compose(src: MapSource, spec: MapSpec, draw_data: Callable[[object], None], 
     _sea_label(ax, ctx, src, obstacles)
     carto.draw_inset(frame.inset, src.county, ctx, src.county_name, src.lat0)
     legend = carto.add_legend(frame.legend, spec.entries, spec.legend_title, labels=spec.labels)
-    carto.add_symbol_legend(frame.legend, legend)
-    carto.add_notes(frame.notes, standard_notes(src, ctx, spec.notes))
+    carto.add_symbol_legend(frame.legend, legend, extra=spec.symbols)
+    legend_bottom = frame.legend.get_legend().get_window_extent().y0
+    carto.add_notes(frame.notes, standard_notes(src, ctx, spec.notes), max_top=legend_bottom - 6.0)
     add_titles(frame, spec.title, spec.subtitle)
     result = MapResult(frame, spec, legend, bar, placed)
     frame.fig.census_map = result

@@ -56,3 +56,15 @@ class NotACountyGpkg(MappingError, FileNotFoundError):
     def __init__(self, path: object, why_zh: str, why_en: str):
         super().__init__(f"{path}：{why_zh}", f"{path}: {why_en}")
         self.filename = str(path)
+
+
+class AssessmentMissing(MappingError, LookupError):
+    """The hidden-danger or historical-disaster layers (``census risk dangers`` / ``census risk history``)
+    are not in the county GeoPackage."""
+
+    def __init__(self, gpkg: object, missing: tuple[str, ...], what_zh: str, what_en: str, command: str):
+        listed = ", ".join(missing)
+        super().__init__(
+            f"{gpkg} 中没有{what_zh}结果（缺少图层 {listed}）；请先运行 `{command}`，再制图",
+            f"{gpkg} has no {what_en} (missing layers {listed}); run `{command}` first, then make the map")
+        self.missing = missing

@@ -153,3 +153,69 @@ def place_labels(ax, items: list[tuple[str, str, BaseGeometry]], *, lat0: float,
             artist = ax.text(cx, cy, text, fontsize=fs, ha="center", va="center", gid=gid, **text_kw)
         out[i] = PlacedLabel(key, text, float(cx), float(cy), fs, tuple(float(v) for v in box), artist, share)
     return [p for p in out if p is not None]
+
+
+# offsets around a point, in marker radii (right first: the reading direction), then further out
+_POINT_DIRS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, 1), (1, -1), (-1, -1))
+_POINT_RINGS = (1.0, 2.2, 3.6, 5.0)
+
+
+def place_point_labels(ax, items: list[tuple[str, str, float, float]], *, fontsize: float = 7.5,
+                       obstacles: list[tuple[float, float, float, float]] = (), gap_px: float = 4.0,
+                       text_kw: dict | None = None, halo: tuple[float, str] | None = None,
+                       gid: str = "point-label") -> list[PlacedLabel]:
+    """Labels for points ``(key, text, x, y)`` (data coordinates), in the given order (most important
+    first): each goes beside its point — right, left, above, below, then the diagonals, then further out
+    with a thin leader line — at the first spot that overlaps no placed label or obstacle and stays in the
+    axes; when none is free, the spot with the least overlap. Returns the placed labels (display boxes)."""
+    from matplotlib.lines import Line2D
+
+    text_kw = dict(text_kw or {})
+    ax.apply_aspect()
+    trans = ax.transData
+    inv = trans.inverted()
+    axbox = ax.get_window_extent()
+    boxes: list[np.ndarray] = [np.asarray(b, dtype=float) for b in obstacles]
+    out: list[PlacedLabel] = []
+    for key, text, x, y in items:
+        w, h = _text_size(ax, text, fontsize, **text_kw)
+        px, py = trans.transform((x, y))
+        best = None
+        chosen = None
+        for ring in _POINT_RINGS:
+            d = gap_px * ring + 2.0
+            for dx, dy in _POINT_DIRS:
+                cx = px + dx * (d + w / 2)
+                cy = py + dy * (d + h / 2)
+                box = np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+                padded = box + np.array([-_PAD_PX, -_PAD_PX, _PAD_PX, _PAD_PX])
+                if padded[0] < axbox.x0 or padded[2] > axbox.x1 or padded[1] < axbox.y0 or padded[3] > axbox.y1:
+                    continue
+                clash = _overlaps(padded, np.asarray(boxes)).sum() if boxes else 0.0
+                if best is None or clash < best[0]:
+                    best = (clash, cx, cy, box, ring)
+                if clash == 0.0:
+                    chosen = (cx, cy, box, ring)
+                    break
+            if chosen:
+                break
+        if chosen is None:
+            if best is None:
+                continue
+            chosen = best[1:]
+        cx, cy, box, ring = chosen
+        boxes.append(box + np.array([-_PAD_PX, -_PAD_PX, _PAD_PX, _PAD_PX]))
+        tx, ty = inv.transform((cx, cy))
+        if ring > 1.0:   # moved away from its point: a leader line says whose label it is
+            ex = np.clip(px, box[0], box[2])
+            ey = np.clip(py, box[1], box[3])
+            (lx0, ly0), (lx1, ly1) = inv.transform([[px, py], [ex, ey]])
+            ax.add_line(Line2D([lx0, lx1], [ly0, ly1], lw=0.5, color="#444444",
+                               zorder=text_kw.get("zorder", 7) - 0.02, gid="label-leader"))
+        if halo:
+            ax.text(tx, ty, text, fontsize=fontsize, ha="center", va="center", gid="label-halo",
+                    **{**text_kw, "color": halo[1], "zorder": text_kw.get("zorder", 7) - 0.01,
+                       "path_effects": [patheffects.Stroke(linewidth=halo[0], foreground=halo[1])]})
+        artist = ax.text(tx, ty, text, fontsize=fontsize, ha="center", va="center", gid=gid, **text_kw)
+        out.append(PlacedLabel(key, text, float(x), float(y), fontsize, tuple(float(v) for v in box), artist))
+    return out

@@ -1,7 +1,10 @@
 """The county report: a Chinese PDF (A4 portrait; maps on A4 landscape pages) built from the GeoPackage.
 
 Cover, contents, summary, data completeness per township, exposure, risk per hazard and township,
-prevention zoning, historical losses 1978–2020, the maps, and methods with sources and zoning breaks.
+prevention zoning, historical losses 1978–2020, the maps, and methods with sources and zoning breaks;
+when `census risk dangers` / `census risk history` have run, the chapters 重点隐患评估与整治清单 and
+历史灾害评估 with their maps (:mod:`mapping.report_assessment`), otherwise a line in the summary saying
+which command adds them.
 Blocks are laid out first (:mod:`mapping.pages`) so the contents and the "第 n 页 / 共 N 页" footers
 know every page number, then drawn page by page into :class:`matplotlib.backends.backend_pdf.PdfPages`.
 """
@@ -17,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mapping import fmt, stats, styles
+from mapping import report_assessment as ra
 from mapping.fonts import use_cjk_font
 from mapping.pages import (
     BODY_BOTTOM,
@@ -38,12 +42,12 @@ from mapping.pages import (
     fig_text,
     paginate,
 )
+from mapping.report_parts import ReportNumbers, level_cell, map_page, section
 from mapping.source import MapSource, open_source
 from mapping.tables import Cell, Column, TableBlock
 from mapping.zoning import METHOD_ZH
 
 REPORT_TITLE = "自然灾害综合风险评估与区划报告"
-_CN_NUM = "一二三四五六七八九十"
 
 
 @dataclass
@@ -55,34 +59,13 @@ class ReportResult:
     seconds: float
 
 
-class _Numbers:
-    """Running numbers for tables and figures (表 1, 图 1 …)."""
-
-    def __init__(self) -> None:
-        self.table = 0
-        self.figure = 0
-
-    def next_table(self, title: str) -> str:
-        self.table += 1
-        return f"表 {self.table}  {title}"
-
-    def next_figure(self, title: str) -> str:
-        self.figure += 1
-        return f"图 {self.figure}  {title}"
+_Numbers = ReportNumbers
 
 
 # ------------------------------------------------------------------------------------------------------
 # helpers
 
-def _level_cell(level) -> Cell:
-    try:
-        lv = int(level)
-    except (TypeError, ValueError):
-        lv = 0
-    for s in styles.risk_level_styles():
-        if s.value == lv:
-            return Cell(s.name_zh, s.colour)
-    return Cell("—")
+_level_cell = level_cell
 
 
 def _zone_cell(code) -> Cell:
@@ -92,12 +75,8 @@ def _zone_cell(code) -> Cell:
     return Cell("—")
 
 
-def _chapter(n: int, text: str) -> Heading:
-    return Heading(f"{_CN_NUM[n - 1]}、{text}", 1)
-
-
 def _section(ch: int, n: int, text: str) -> Heading:
-    return Heading(f"（{_CN_NUM[n - 1]}）{text}", 2)
+    return section(n, text)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -139,7 +118,8 @@ def _summary_blocks(src: MapSource, s: stats.Summary, num: _Numbers) -> list[Blo
     ]
     table = TableBlock(num.next_table("主要指标"), (Column("指标", 2.2, "left"), Column("数值", 1.2)), rows,
                        note=f"普查标准时点 {styles.REFERENCE_DATE_TEXT}；重置价值与人口为风险评估所用的估算值。")
-    return [_chapter(1, "概述"), *[Paragraph(p) for p in paras], Spacer(0.1), table]
+    paras += ra.summary_paragraphs(src)
+    return [num.chapter("概述"), *[Paragraph(p) for p in paras], Spacer(0.1), table]
 
 
 def _completeness_blocks(src: MapSource, rows: list[dict], num: _Numbers) -> list[Block]:
@@ -163,7 +143,7 @@ def _completeness_blocks(src: MapSource, rows: list[dict], num: _Numbers) -> lis
     text = (f"截至报告生成时，全县 {len(rows)} 个乡镇（街道）中 {len(rows) - len(incomplete)} 个已完成应调查对象的数据汇交"
             + (f"，尚未完成的有：{'、'.join(incomplete)}。" if incomplete else "。")
             + "“应调查”为调查底图分配的房屋图斑和必填的乡镇、村级表格数量；“有问题”为校验未通过、已反馈乡镇核实的记录。")
-    return [_chapter(2, "普查数据汇交情况"), Paragraph(text, keep_with_next=True),
+    return [num.chapter("普查数据汇交情况"), Paragraph(text, keep_with_next=True),
             TableBlock(num.next_table("各乡镇（街道）普查数据汇交情况"), cols, body, total,
                        note="数据来源：县级普查数据库汇交台账（census county status）。")]
 
@@ -181,7 +161,7 @@ def _exposure_blocks(src: MapSource, tt: pd.DataFrame, num: _Numbers) -> list[Bl
             Column("综合减灾能力指数", 1.0))
     pop_tab = stats.exposure_by_level(src, "population")
     fa_tab = stats.exposure_by_level(src, "floor_area")
-    return [_chapter(3, "承灾体"),
+    return [num.chapter("承灾体"),
             Paragraph("承灾体统计以县级数据库中农村、城镇房屋调查记录为基础，建筑面积为调查值，重置价值按结构类型、"
                       "城乡和用途的单位造价估算，人口按村（社区）常住人口分配到房屋。综合减灾能力指数取 0—1，越高表示"
                       "乡镇（街道）应对灾害的能力越强。", keep_with_next=True),
@@ -204,7 +184,7 @@ def _risk_blocks(src: MapSource, tt: pd.DataFrame, num: _Numbers) -> list[Block]
 
     hazards = list(src.assessed_hazards())
     names = stats.hazard_names()
-    blocks: list[Block] = [_chapter(4, "风险评估结果"), _section(4, 1, "各乡镇（街道）分灾种风险等级")]
+    blocks: list[Block] = [num.chapter("风险评估结果"), _section(4, 1, "各乡镇（街道）分灾种风险等级")]
     cols = (Column("乡镇（街道）", 1.45, "left"), *[Column(names[h], 0.62, "center") for h in hazards],
             Column("综合风险", 0.62, "center"), Column("防治区", 0.7, "center"),
             Column("主导灾种", 0.8, "center"))
@@ -214,7 +194,7 @@ def _risk_blocks(src: MapSource, tt: pd.DataFrame, num: _Numbers) -> list[Block]
                      _level_cell(r.get("comprehensive_level")), _zone_cell(r.get("prevention_zone")),
                      names.get(str(r.get("dominant_hazard")), "—")])
     blocks += [Paragraph("下表给出各乡镇（街道）按乡镇评估单元计算的单灾种风险等级、综合风险等级和综合防治区类型；"
-                         "格网尺度的区划结果见第六部分区划图。", keep_with_next=True),
+                         "格网尺度的区划结果见“风险区划图”部分。", keep_with_next=True),
                TableBlock(num.next_table("各乡镇（街道）分灾种风险等级"), cols, rows, size=8.0,
                           note="风险等级：高、较高、中、较低、低五级（颜色同区划图）；防治区：重点、次重点、一般防治区。")]
 
@@ -291,7 +271,7 @@ def _prevention_rule_text(src: MapSource) -> str:
 def _history_blocks(src: MapSource, num: _Numbers) -> list[Block]:
     by_year = stats.historical_by_year(src)
     totals = stats.historical_totals(src)
-    blocks: list[Block] = [_chapter(5, "历史灾害（1978—2020 年）")]
+    blocks: list[Block] = [num.chapter("历史灾害（1978—2020 年）")]
     if len(by_year):
         blocks.append(Paragraph(
             f"县级数据库收录 {stats.HIST_FIRST_YEAR}—{stats.HIST_LAST_YEAR} 年历史灾害年度统计记录 "
@@ -353,7 +333,7 @@ def map_jobs(src: MapSource, *, hazard_maps: bool = False) -> list[tuple[str, st
 def _map_blocks(src: MapSource, num: _Numbers, hazard_maps: bool, only: Sequence[str] | None) -> list[Block]:
     jobs = map_jobs(src, hazard_maps=hazard_maps or any(str(m).startswith("hazard:") for m in only or ()))
     if only is not None:
-        known = [j[0] for j in jobs]
+        known = [j[0] for j in jobs] + ra.assessment_map_ids(src)
         unknown = [m for m in only if m not in known]
         if unknown:
             from mapping.errors import MappingError
@@ -361,7 +341,7 @@ def _map_blocks(src: MapSource, num: _Numbers, hazard_maps: bool, only: Sequence
             raise MappingError(f"报告中没有这些图：{', '.join(unknown)}；可选的有：{', '.join(known)}",
                                f"no such maps for this report: {', '.join(unknown)}; available: {', '.join(known)}")
         jobs = [j for j in jobs if j[0] in set(only)]
-    blocks: list[Block] = [_chapter(6, "风险区划图"),
+    blocks: list[Block] = [num.chapter("风险区划图"),
                            Paragraph("本部分各图采用 2000 国家大地坐标系（CGCS2000），按 A4 横向版式排印；风险等级颜色由高到低"
                                      "依次为红、橙、黄、浅绿、绿。格网区划图以风险评估格网为单元，并按县界裁剪显示。")]
     for _id, title, fn in jobs:
@@ -370,14 +350,7 @@ def _map_blocks(src: MapSource, num: _Numbers, hazard_maps: bool, only: Sequence
     return blocks
 
 
-def _map_page(fn: Callable, caption: str) -> Callable:
-    def draw(fig) -> None:
-        ax = fig.add_axes((0.05, 0.085, 0.665, 0.74))
-        fn(ax)
-        fig_text(fig, fig.get_figwidth() / 2, 0.42, caption, fontsize=9.5, ha="center", va="baseline",
-                 color=TEXT_COLOUR, gid="figure-caption")
-
-    return draw
+_map_page = map_page
 
 
 def _methods_blocks(src: MapSource, num: _Numbers) -> list[Block]:
@@ -388,7 +361,7 @@ def _methods_blocks(src: MapSource, num: _Numbers) -> list[Block]:
     notes = run.get("notes") if isinstance(run.get("notes"), dict) else {}
     weights = notes.get("weights") or comprehensive_weights()
     assessed = set(src.assessed_hazards())
-    blocks: list[Block] = [_chapter(7, "方法与数据来源"), _section(7, 1, "评估方法"),
+    blocks: list[Block] = [num.chapter("方法与数据来源"), _section(7, 1, "评估方法"),
                            Paragraph("风险评估以“致灾危险性 × 承灾体暴露 × 脆弱性”为框架，逐栋房屋计算，再汇总到格网和乡镇（街道）。"
                                      "地震、洪水、风暴潮、大风采用损失法（期望年损失），地质灾害、暴雨、干旱、森林草原火灾采用指数法；"
                                      "综合风险指数由各灾种风险指数加权合成，并计入综合减灾能力。各灾种方法与依据如下：")]
@@ -437,7 +410,11 @@ def _methods_blocks(src: MapSource, num: _Numbers) -> list[Block]:
         spec = get_layer(lid)
         blocks.append(Paragraph(f"{spec.name_zh}（{lid}，单位 {spec.unit}）：{spec.description_zh}", size=9.0,
                                 indent_first=False, colour="#333333", leading=1.5))
-    blocks += [_section(7, 5, "数据来源"),
+    extra = ra.methods_paragraphs(src)
+    if extra:
+        blocks.append(_section(7, 5, "重点隐患与历史灾害评估方法"))
+        blocks += [Paragraph(t, size=9.0, indent_first=False, colour="#333333", leading=1.5) for t in extra]
+    blocks += [_section(7, 6 if extra else 5, "数据来源"),
                Paragraph(f"（1）县级普查数据库 {src.path.name}：乡镇（街道）回传的房屋、人口、减灾能力、历史灾害等调查记录，"
                          "经签名校验与合并；（2）致灾因子图层：各行业部门提供的致灾因子栅格（GeoTIFF，CGCS2000）；"
                          "（3）行政区划边界：县级普查数据库的乡镇、村级区划图层；（4）易损性曲线和单位造价：见上文各灾种依据。"
@@ -573,7 +550,11 @@ def build_blocks(src: MapSource, *, hazard_maps: bool = False, maps: Sequence[st
     blocks += [PageBreak(), *_completeness_blocks(src, status.townships, num)]
     blocks += [PageBreak(), *_exposure_blocks(src, tt, num)]
     blocks += [PageBreak(), *_risk_blocks(src, tt, num)]
+    if src.has_dangers():
+        blocks += [PageBreak(), *ra.danger_blocks(src, num, with_map=ra.wants_map("dangers", maps))]
     blocks += [PageBreak(), *_history_blocks(src, num)]
+    if src.has_history():
+        blocks += [PageBreak(), *ra.history_blocks(src, num, with_map=ra.wants_map("history", maps))]
     blocks += _map_blocks(src, num, hazard_maps, maps)
     blocks += [PageBreak(), *_methods_blocks(src, num)]
     return blocks

@@ -15,13 +15,30 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mapping.errors import NotACountyGpkg, RiskColumnMissing, RiskOutputsMissing
+from mapping.errors import (
+    AssessmentMissing,
+    NotACountyGpkg,
+    RiskColumnMissing,
+    RiskOutputsMissing,
+)
+from risk.danger_outputs import LIST_LAYER, ZONES_LAYER
+from risk.history import (
+    AGREEMENT_LAYER,
+    COMPARISON_LAYER,
+    EVENTS_LAYER,
+    TRENDS_LAYER,
+    WEIGHTS_LAYER,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
     import pandas as pd
 
 RISK_LAYERS: tuple[str, ...] = ("risk_grid", "risk_townships", "risk_breaks", "risk_runs")
+# written by `census risk dangers` and `census risk history` (history_events and history_agreement only
+# when there is something to write, so they are optional)
+DANGER_LAYERS: tuple[str, ...] = (LIST_LAYER, ZONES_LAYER)
+HISTORY_LAYERS: tuple[str, ...] = (TRENDS_LAYER, WEIGHTS_LAYER, COMPARISON_LAYER)
 SPECIAL_MAPS: tuple[str, ...] = ("comprehensive", "prevention")
 
 
@@ -241,6 +258,75 @@ class MapSource:
         if not self.has("disaster_annual"):
             return pd.DataFrame(columns=["year", "hazard_type", "direct_loss", "affected_people", "deaths"])
         return pd.DataFrame(self.read("disaster_annual").drop(columns="geometry", errors="ignore"))
+
+
+    # ---- assessments of hidden dangers and historical disasters (census risk dangers / history) --------
+    def has_dangers(self) -> bool:
+        return all(self.has(layer) for layer in DANGER_LAYERS)
+
+    def has_history(self) -> bool:
+        return all(self.has(layer) for layer in HISTORY_LAYERS)
+
+    def require_dangers(self) -> None:
+        missing = tuple(layer for layer in DANGER_LAYERS if not self.has(layer))
+        if missing:
+            raise AssessmentMissing(self.path, missing, "重点隐患评估", "hidden-danger assessment",
+                                    f"census risk dangers --gpkg {self.path} --hazards 致灾因子目录 --out 整治清单.xlsx")
+
+    def require_history(self) -> None:
+        missing = tuple(layer for layer in HISTORY_LAYERS if not self.has(layer))
+        if missing:
+            raise AssessmentMissing(self.path, missing, "历史灾害评估", "historical-disaster assessment",
+                                    f"census risk history --gpkg {self.path}")
+
+    @cached_property
+    def danger_sites(self) -> gpd.GeoDataFrame:
+        """``danger_remediation`` (points), county rank order."""
+        self.require_dangers()
+        gdf = self.read(DANGER_LAYERS[0])
+        gdf["township_code"] = gdf["township_code"].astype(str)
+        return gdf.sort_values("rank_county").reset_index(drop=True)
+
+    @cached_property
+    def danger_zones(self) -> gpd.GeoDataFrame:
+        """``danger_threat_zones``, drawn lowest priority first so the urgent zones lie on top."""
+        self.require_dangers()
+        gdf = self.read(DANGER_LAYERS[1])
+        gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+        return gdf.sort_values("rank_county", ascending=False).reset_index(drop=True)
+
+    def _history_table(self, layer: str):
+        import pandas as pd
+
+        self.require_history()
+        if not self.has(layer):        # events and agreement are written only when there is something
+            return pd.DataFrame()
+        return self.read(layer)
+
+    @cached_property
+    def history_trends(self) -> pd.DataFrame:
+        return self._history_table(TRENDS_LAYER)
+
+    @cached_property
+    def history_weights(self) -> pd.DataFrame:
+        return self._history_table(WEIGHTS_LAYER)
+
+    @cached_property
+    def history_comparison(self) -> gpd.GeoDataFrame:
+        gdf = self._history_table(COMPARISON_LAYER)
+        gdf["township_code"] = gdf["township_code"].astype(str)
+        return gdf.sort_values("township_code").reset_index(drop=True)
+
+    @cached_property
+    def history_events(self):
+        gdf = self._history_table(EVENTS_LAYER)
+        return gdf.sort_values("rank").reset_index(drop=True) if len(gdf) else gdf
+
+    @cached_property
+    def history_agreement(self) -> pd.DataFrame:
+        return self._history_table(AGREEMENT_LAYER)
+
+
 
 
 def open_source(gpkg: str | Path | MapSource, **kw) -> MapSource:

@@ -127,7 +127,8 @@ def fisher_jenks_edges(values: np.ndarray, k: int) -> tuple[float, ...]:
 
 
 def class_edges(values: np.ndarray, method: str = "quantiles", k: int = 5) -> tuple[float, ...]:
-    """Ascending inner edges (≤ k−1) splitting ``values`` into classes; rounded to 2 significant figures.
+    """Ascending inner edges (≤ k−1) splitting ``values`` into classes, rounded (2 significant figures; for
+    natural breaks as round as they can be without moving a value to another class).
 
     ``quantiles``: equal numbers of values per class; ``fisher_jenks``: exact natural breaks.
     """
@@ -139,11 +140,25 @@ def class_edges(values: np.ndarray, method: str = "quantiles", k: int = 5) -> tu
     if k < 2:
         return ()
     if method == "fisher_jenks":
-        bins = fisher_jenks_edges(v, k)
+        # each edge is the lowest value of its class: round it only as far as it still lies above the
+        # previous class's highest value, so rounding never moves a value into another class
+        inner = sorted({_round_between(float(v[v < b].max()), float(b)) for b in fisher_jenks_edges(v, k)})
     else:
-        bins = tuple(np.quantile(v, np.arange(1, k) / k))
-    inner = sorted({_round_sig(float(b)) for b in bins})
+        inner = sorted({_round_sig(float(b)) for b in np.quantile(v, np.arange(1, k) / k)})
     return tuple(b for b in inner if v.min() < b <= v.max())
+
+
+def _round_between(lo: float, hi: float) -> float:
+    """The roundest number in (lo, hi]: ``hi`` rounded down to as few significant figures as keep it
+    above ``lo`` (2 at least, as the other edges)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= 0:
+        return hi
+    for sig in range(2, 16):
+        step = 10.0 ** (math.floor(math.log10(abs(hi))) - sig + 1)
+        cand = round(math.floor(hi / step + 1e-9) * step, 12)
+        if cand > lo:
+            return cand
+    return hi
 
 
 def classes_of(values: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
@@ -374,6 +389,6 @@ def capacity_map(gpkg: str | Path | MapSource, indicator: str = "shelter_per_100
         subtitle=f"{src.county_name}（{src.county_code}） · 综合减灾能力 · 统计单元：乡镇（街道） · "
                  f"普查标准时点 {styles.REFERENCE_DATE_TEXT}",
         legend_title=f"{ind.name_zh}（{ind.unit_zh}）", entries=legend_entries, labels=labels,
-        notes=("分级方法：自然断点法（Fisher–Jenks，精确解，界限取两位有效数字）", f"数据来源：{ind.source_zh}"),
+        notes=("分级方法：自然断点法（Fisher–Jenks，精确解；界限取整但不改变分类）", f"数据来源：{ind.source_zh}"),
         kind=f"capacity:{indicator}")
     return compose(src, spec, draw, ax=ax)

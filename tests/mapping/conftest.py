@@ -77,3 +77,40 @@ def no_cjk_font(monkeypatch):
     monkeypatch.undo()
     fonts.reset_font_cache()
     fonts.use_cjk_font()
+
+
+@pytest.fixture(scope="session")
+def assessed_gpkg(risk_gpkg, hazards_dir, tmp_path_factory) -> Path:
+    """A copy of ``risk_gpkg`` after the real ``census risk dangers`` and ``census risk history`` runs
+    (danger_* and history_* layers; the DEM is the sample's terrain/dem.tif)."""
+    from risk.hidden_dangers import run_dangers
+    from risk.history import run_history
+
+    d = tmp_path_factory.mktemp("assessed")
+    path = d / "211481.gpkg"
+    shutil.copy(risk_gpkg, path)
+    run_dangers(path, hazards_dir, d / "整治清单.xlsx")
+    run_history(path, d / "history")
+    return path
+
+
+@pytest.fixture(scope="session")
+def assessed_src(assessed_gpkg):
+    from mapping.source import MapSource
+
+    return MapSource(assessed_gpkg)
+
+
+@pytest.fixture(scope="session")
+def assessed_report(assessed_src, tmp_path_factory):
+    """The report of the assessed county (with the comprehensive and the danger map), drawn once: the
+    report tests share it, as a PDF is seconds of text layout and font embedding. (result, pdftotext)"""
+    import subprocess
+
+    from mapping.report import make_report
+
+    out = tmp_path_factory.mktemp("report") / "report.pdf"
+    result = make_report(assessed_src, out, maps=["comprehensive", "dangers"])
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    return result, text

@@ -116,3 +116,16 @@ def test_crowded_labels_stay_inside_and_apart():
         for b in boxes[i + 1:]:
             assert not a.overlaps(b)
     assert min(p.fontsize for p in placed) < 8          # some labels had to shrink to fit
+
+
+def test_natural_break_edges_are_rounded_without_moving_a_value_to_another_class():
+    from mapping.thematic import class_edges, classes_of, fisher_jenks_edges
+
+    v = np.array([327.46, 428.43, 563.94])            # to nearest 2 s.f. 428 → 430 would join the lowest class
+    assert fisher_jenks_edges(v, 3) == (428.43, 563.94)
+    edges = class_edges(v, "fisher_jenks", k=3)
+    assert edges == (420.0, 560.0)
+    assert list(classes_of(v, edges)) == [0, 1, 2]
+    tight = np.array([1.0, 1.0, 425.0, 428.0, 900.0])   # 428 is the next class's lowest, 425 the class below's top
+    edges = class_edges(tight, "fisher_jenks", k=3)
+    assert list(classes_of(tight, edges)) == list(classes_of(tight, fisher_jenks_edges(tight, 3)))

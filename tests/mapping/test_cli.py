@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 
 from click.testing import CliRunner
 
@@ -72,6 +74,14 @@ def test_report_cli_writes_the_pdf(risk_gpkg, tmp_path):
     data = json.loads(r.output)
     assert data["path"] == str(out) and data["maps"] == 1 and data["pages"] >= 10
     assert out.read_bytes()[:5] == b"%PDF-"
+    # no danger_* / history_* layers: their chapters are left out and the summary names the commands
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    chapters = re.findall(r"^\s*[一二三四五六七八九十]、(\S+)", text, re.MULTILINE)
+    assert "风险评估结果" in chapters
+    assert "重点隐患评估与整治清单" not in chapters and "历史灾害评估" not in chapters
+    assert "整治清单（前" not in text
+    flat = re.sub(r"\s+", "", text)
+    assert "censusriskdangers" in flat and "censusriskhistory" in flat
 
 
 def test_report_unknown_map_id_is_refused(risk_gpkg, tmp_path):

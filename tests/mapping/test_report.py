@@ -19,12 +19,10 @@ def _pdf_pages(path) -> int:
 
 
 @pytest.fixture(scope="module")
-def report(risk_src, tmp_path_factory):
-    from mapping.report import make_report
-
-    out = tmp_path_factory.mktemp("report") / "report.pdf"
-    result = make_report(risk_src, out, maps=["comprehensive"])
-    return result, _pdf_text(out)
+def report(assessed_report):
+    """The full report (risk, hidden-danger and history layers): the existing chapters must hold with the
+    new ones in place. The report without the assessment layers is checked in test_cli."""
+    return assessed_report
 
 
 def test_report_text_has_townships_reference_date_and_page_numbers(report, risk_src):
