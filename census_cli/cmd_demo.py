@@ -176,6 +176,8 @@ def demo(out_dir: str, buildings: int, seed: int) -> None:
     from mapping.source import MapSource
     from mapping.zoning import zoning_map
 
+    import matplotlib.pyplot as plt
+
     use_cjk_font()
     maps_dir = out / "maps"
     src = MapSource(gpkg, hazards_dir=out / "sample" / "hazards")
@@ -186,11 +188,18 @@ def demo(out_dir: str, buildings: int, seed: int) -> None:
             save_figure(fig, maps_dir / f"zoning_{kind}.png", dpi=300)
             if kind in ("comprehensive", "prevention"):
                 save_figure(fig, maps_dir / f"zoning_{kind}.pdf")
-            import matplotlib.pyplot as plt
             plt.close(fig)
             advance()
-    made.append((str(maps_dir), f"{len(kinds)} 幅区划图（300 dpi PNG，综合风险与综合防治区划另有矢量 PDF）/ "
-                                f"{len(kinds)} zoning maps (300 dpi PNG; comprehensive and prevention also as vector PDF)"))
+    from mapping.dangers import danger_map
+    from mapping.history_maps import history_map
+
+    for name, draw in (("dangers", danger_map), ("history", history_map)):
+        fig = draw(src)
+        save_figure(fig, maps_dir / f"{name}.png", dpi=300)
+        plt.close(fig)
+    made.append((str(maps_dir), f"{len(kinds)} 幅区划图（300 dpi PNG，综合风险与综合防治区划另有矢量 PDF），"
+                                f"重点隐患图与历史灾害图 / {len(kinds)} zoning maps (300 dpi PNG; comprehensive and "
+                                f"prevention also as vector PDF), the hidden-danger and historical-events maps"))
     with progress("生成县级报告 / writing the county report", total=None) as advance:
         rep = make_report(src, out / "report.pdf", progress=callback_progress(advance))
     made.append((str(rep.path), f"县级风险普查报告：{rep.pages} 页，{rep.maps} 幅图，{rep.tables} 张表 / county report: "

@@ -36,7 +36,8 @@ def test_demo_small(tmp_path):
     assert (out / "county" / "remediation_list.xlsx").stat().st_size > 0
     import numpy as np
     from PIL import Image
-    for png in sorted((out / "maps").glob("zoning_*.png")):
+    assert (out / "maps" / "dangers.png").exists() and (out / "maps" / "history.png").exists()
+    for png in sorted((out / "maps").glob("*.png")):
         px = np.asarray(Image.open(png).convert("RGB"), dtype=float)
         assert px.std() > 10, f"{png.name} looks blank"
     assert (out / "maps" / "zoning_comprehensive.pdf").exists()
