@@ -94,6 +94,14 @@ def classify_levels(values, method: str = "fixed", breaks=None) -> tuple[np.ndar
 
 PREVENTION_ZONES = ("key", "secondary", "general")
 
+# The rule of prevention_zone() in words, for maps and the report (keep the two in step).
+PREVENTION_RULE_ZH = ("综合风险为一、二级（高、较高），或任一灾种风险为一级且其致灾危险性为一、二级的单元划为重点防治区；"
+                      "综合风险为三级（中），或任一灾种风险为一、二级且其致灾危险性为一至三级的单元划为次重点防治区；"
+                      "其余为一般防治区。")
+PREVENTION_RULE_EN = ("Key: comprehensive level 1–2, or any hazard with risk level 1 where its hazard level is 1–2. "
+                      "Secondary: comprehensive level 3, or any hazard with risk level 1–2 where its hazard level "
+                      "is 1–3. General: the rest.")
+
 
 def prevention_zone(comprehensive_level, hazard_risk_levels, hazard_levels) -> np.ndarray:
     """key | secondary | general per unit.

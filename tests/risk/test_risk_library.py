@@ -215,3 +215,17 @@ def test_registry_ids_and_weights():
     with pytest.raises(UnknownRiskHazard) as e:
         get_risk_hazard("tsunami")
     assert "earthquake" in str(e.value)
+
+
+def test_prevention_rule_text_matches_the_rule():
+    """The sentence printed on maps and in the report describes what prevention_zone() does."""
+    import numpy as np
+
+    from risk.zoning import PREVENTION_RULE_ZH, prevention_zone
+
+    assert "重点防治区" in PREVENTION_RULE_ZH and "次重点防治区" in PREVENTION_RULE_ZH
+    # one unit per clause of the sentence
+    c = np.array([2, 5, 3, 5, 5])
+    r = np.array([[5], [1], [5], [2], [1]])
+    h = np.array([[5], [2], [5], [3], [4]])
+    assert list(prevention_zone(c, r, h)) == ["key", "key", "secondary", "secondary", "general"]
