@@ -389,7 +389,7 @@ def _summaries(r: AssessmentResult, townships, fac_people: float) -> tuple[str, 
     hi = gl.get(1, 0) + gl.get(2, 0)
     top = townships.sort_values("comprehensive_index", ascending=False).head(3)
     top_zh = "、".join(f"{n or c}" for n, c in zip(top["township_name"], top["township_code"]))
-    top_en = ", ".join(f"{c}" for c in top["township_code"])
+    top_en = ", ".join(f"{n} ({c})" if n else f"{c}" for n, c in zip(top["township_name"], top["township_code"]))
     key_cells = r.prevention_zones["grid"].get("key", 0)
     missing = [h for h in RISK_HAZARD_IDS if h not in r.hazards]
     zh = (f"评估 {r.buildings} 栋房屋（资产 {_money(r.value_cny)[0]}，常住人口 {r.population:,.0f} 人），"
