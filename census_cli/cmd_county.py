@@ -295,3 +295,10 @@ def resolve_cmd(gpkg: str, record_uuid: str, keep: str, note: str | None, as_jso
         emit_json(rec)
     else:
         click.echo(f"{record_uuid}: current {rec['current_revision_id']} ({rec['review_state']})")
+
+
+# upward reporting (county → city) lives with the city commands; the county runs these two
+from census_cli.cmd_city import approve, export_approved  # noqa: E402
+
+county.add_command(approve)
+county.add_command(export_approved)

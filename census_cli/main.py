@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     ("census_cli.cmd_map", "map_group"),
     ("census_cli.cmd_report", "report"),
     ("census_cli.cmd_risk", "risk"),
+    ("census_cli.cmd_city", "city"),
 ]
 
 

@@ -16,7 +16,13 @@ from mapping import styles
 from mapping.compose import MapSpec, compose
 from mapping.errors import MappingError, NotACountyGpkg
 from mapping.source import MapSource
-from mapping.zoning import _grid_cell_km, _level_labels, _run_note, check_map_subject, hazard_title
+from mapping.zoning import (
+    METHOD_ZH,
+    _grid_cell_km,
+    _run_note,
+    check_map_subject,
+    hazard_title,
+)
 
 CITY_UNITS = ("grid", "townships", "counties")
 CITY_LINE = styles.LineStyle("#000000", 2.0)          # the city outline, over the county lines
@@ -76,6 +82,25 @@ class CityMapSource(MapSource):
         return shipped_sea() if self.county_code in codes else None
 
 
+def level_labels(src: MapSource, hazard: str, scope: str) -> tuple[tuple[str, ...], str]:
+    """Legend texts with each level's index range, and how the breaks were made, for ``scope``
+    (grid, townships or counties: each zoning unit has its own breaks in ``risk_breaks``)."""
+    import math
+
+    from mapping import fmt
+
+    names = [f"{s.name_zh}风险区" for s in styles.risk_level_styles()]
+    b = src.breaks_for(hazard, scope)
+    if not b or len(b["breaks"]) != 4:
+        return tuple(names), "分级方法：见 risk_breaks 表"
+    rc = b.get("right_closed")
+    closed = rc is not None and not (isinstance(rc, float) and math.isnan(rc)) and bool(rc)
+    ranges = fmt.range_labels(b["breaks"], right_closed=closed)[::-1]
+    method = METHOD_ZH.get(str(b.get("method")), str(b.get("method")))
+    note = f"分级方法：{method}，分级界限 {' / '.join(fmt.short(x) for x in b['breaks'])}（风险指数）"
+    return tuple(f"{n}（{r}）" for n, r in zip(names, ranges)), note
+
+
 def _frame(src: CityMapSource, unit: str):
     if unit not in CITY_UNITS:
         raise MappingError(f"未知的评估单元“{unit}”，可用 {', '.join(CITY_UNITS)}",
@@ -119,15 +144,14 @@ def city_zoning_map(gpkg: str | Path | CityMapSource, hazard: str = "comprehensi
         carto.draw_lines(ax, [src.county], CITY_LINE, zorder=5.5, gid="city-boundary")
         items = [(c, n, g) for c, n, g in zip(src.counties["code"], src.counties["name"], src.counties.geometry)]
         placed = place_labels(ax, items, lat0=src.lat0, fontsize=COUNTY_LABEL_SIZE, obstacles=obstacles,
-                              text_kw={"color": styles.LABEL_COLOUR, "zorder": 7, "fontweight": "bold"},
+                              text_kw={"color": styles.LABEL_COLOUR, "zorder": 7},
                               halo=(2.6, styles.LABEL_HALO), gid="county-label")
         return [p.bbox for p in placed]
 
     from matplotlib.lines import Line2D
 
     zh, _en = hazard_title(hazard)
-    scope = {"grid": "grid", "townships": "townships", "counties": "counties"}[unit]
-    labels, method_note = _level_labels(src, hazard, scope)
+    labels, method_note = level_labels(src, hazard, unit)
     entries = styles.risk_level_styles()
     if (levels == 0).any():
         entries = (*entries, styles.NODATA_STYLE)
@@ -143,7 +167,11 @@ def city_zoning_map(gpkg: str | Path | CityMapSource, hazard: str = "comprehensi
         notes=(method_note, "数据：各县（市、区）审核通过并逐级上报的普查数据", _run_note(src)),
         kind=f"city-zoning:{hazard}",
         symbols=(Line2D([], [], color=CITY_LINE.colour, lw=CITY_LINE.width, label="市界"),))
-    return compose(src, spec, draw, ax=ax, label_townships=False, overlay=overlay)
+    fig = compose(src, spec, draw, ax=ax, label_townships=False, overlay=overlay)
+    # the locator shows the city itself: its county-level units drawn into it
+    carto.draw_lines(fig.census_map.frame.inset, src.counties.geometry, styles.LineStyle("#ffffff", 0.6), zorder=5,
+                     gid="inset-counties")
+    return fig
 
 
 __all__ = ["CITY_UNITS", "CityMapSource", "city_zoning_map"]
