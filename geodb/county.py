@@ -226,6 +226,9 @@ class Flattener:
         """:meth:`row` for many records, column by column (the same values, a few loops per column)."""
         if not self.keys:
             return [[] for _ in records]
+        return list(map(list, zip(*self._columns(records))))
+
+    def _columns(self, records: Sequence[Mapping]) -> list[list]:
         kinds = {i: k for i, k in self.special}
         cols = []
         for i, key in enumerate(self.keys):
@@ -239,7 +242,19 @@ class Flattener:
             elif kind is not None:  # json / geojson
                 col = [v if v is None else json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in col]
             cols.append(col)
-        return list(map(list, zip(*cols)))
+        return cols
+
+    def rows_kept(self, records: Sequence[Mapping]) -> tuple[list[int] | None, list[list]]:
+        """:meth:`rows` without the columns that are empty (None) in every record: (indices of the
+        columns kept, or None when all are; the rows). Binding a NULL costs SQLite's Python driver
+        several times what a value does, and most optional questions are unanswered in most records."""
+        if not self.keys or not records:
+            return None, [[] for _ in records]
+        cols = self._columns(records)
+        kept = [k for k, col in enumerate(cols) if any(v is not None for v in col)]
+        if not kept:
+            return kept, [[] for _ in records]
+        return (None if len(kept) == len(cols) else kept), list(map(list, zip(*[cols[k] for k in kept])))
 
     def geometry(self, record: Mapping):
         return record.get(self.spec.geometry_field) if self.spec.geometry_field else None
@@ -727,9 +742,14 @@ class CountyDB:
                       "has_conflict", "valid", "first_package_id", "last_package_id", "updated_at", "feature_fid")
 
     def insert_revisions(self, rows: Iterable[Sequence]) -> None:
+        """Rows in :attr:`REVISION_COLUMNS` order; ``content`` may be text or its UTF-8 bytes (stored as
+        TEXT either way: CAST reinterprets the bytes, which spares encoding a large string per row);
+        ``parent_revision_id`` None or ''."""
         cols = self.REVISION_COLUMNS
-        self.conn.executemany(f"INSERT INTO census_revisions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                              rows)
+        # '' for no parent binds faster than None and is never a revision id (those are UUIDs)
+        marks = ", ".join("CAST(? AS TEXT)" if c == "content" else "NULLIF(?, '')" if c == "parent_revision_id"
+                          else "?" for c in cols)
+        self.conn.executemany(f"INSERT INTO census_revisions ({', '.join(cols)}) VALUES ({marks})", rows)
 
     def insert_records(self, rows: Sequence[Sequence]) -> list[int]:
         """Insert records; returns their ids in row order."""
@@ -792,9 +812,11 @@ class CountyDB:
 
     # -- feature layers -------------------------------------------------------------------------------
     def insert_features(self, spec: LayerSpec, rows: Sequence[Sequence],
-                        envelopes: Sequence[tuple[float, float, float, float] | None] | None = None) -> list[int]:
+                        envelopes: Sequence[tuple[float, float, float, float] | None] | None = None, *,
+                        columns: Sequence[str] | None = None) -> list[int]:
         """Rows: (geometry blob if spatial, *columns, *system columns) in layer order; returns their fids.
         ``envelopes`` (minx, maxx, miny, maxy per row, None for no geometry) spare reading the blobs.
+        ``columns``: the form columns the rows carry, in layer order (default: all; the others stay NULL).
 
         GDAL's per-row triggers (R-tree insert calling four ``ST_*`` functions, feature count update) are
         suspended for a batch: within this transaction they are dropped, the rows inserted, the R-tree
@@ -803,7 +825,7 @@ class CountyDB:
         """
         if not rows:
             return []
-        names = spec.column_names + [c for c, _ in SYSTEM_COLUMNS]
+        names = (spec.column_names if columns is None else list(columns)) + [c for c, _ in SYSTEM_COLUMNS]
         if spec.geometry_type:
             names = ["geom"] + names
         table = gpkg.qid(spec.table)

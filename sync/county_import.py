@@ -144,6 +144,8 @@ class Prepared:
     # per revision: the geometry's envelope (minx, maxx, miny, maxy) for the R-tree, None without one
     envs: list[tuple[float, float, float, float] | None] = field(default_factory=list)
     bounds: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    # form → indices of the layer columns the rows carry (None: all); the others are empty in every row
+    kept: dict[str, list[int] | None] = field(default_factory=dict)
     packed: bytes | None = None   # revs, rows, key_values, envs marshalled (from a worker, see _unpack)
 
 
@@ -251,7 +253,8 @@ def _prepare_package(path: str, cfg: PrepareConfig, forms: Mapping | None) -> Pr
         flat = Flattener(spec)
         frevs = [opened.revisions[i] for i in idx]
         results = _validator(cfg, forms, form_id).validate_many([r.data for r in frevs])
-        frows = flat.rows([res.record for res in results])
+        kept, frows = flat.rows_kept([res.record for res in results])
+        prep.kept[form_id] = kept
         if spec.geometry_type:
             import numpy as np
             import shapely
@@ -285,7 +288,7 @@ def _prepare_package(path: str, cfg: PrepareConfig, forms: Mapping | None) -> Pr
             for k, i in enumerate(idx):
                 rows[i] = frows[k]
         key_field = spec.key_field
-        raw = opened.raw
+        raw = opened.raw_bytes   # stored as received (bytes: no re-encoding here, in transit or in SQLite)
         for i, r, res in zip(idx, frevs, results):
             line = raw[i]
             if res.problems or r.problems:
@@ -295,7 +298,7 @@ def _prepare_package(path: str, cfg: PrepareConfig, forms: Mapping | None) -> Pr
             revs[i] = (r.revision_id, r.record_uuid, r.parent_revision_id, r.form_id, r.form_version, r.township,
                        r.device_id, r.created_at, r.created_by, 0 if problems else 1,
                        json.dumps(problems, ensure_ascii=False, separators=(",", ":")) if problems else "[]", line,
-                       sha256(line.encode("utf-8")).hexdigest())
+                       sha256(line).hexdigest())
             kv = r.data.get(key_field) if key_field else None
             keys[i] = None if kv is None else str(kv)
     prep.revs = revs  # type: ignore[assignment]
@@ -315,6 +318,8 @@ class _Reject(Exception):
 
 
 REV_COLS = 13  # length of a prepared revision tuple (see prepare_package)
+# what SQLite says when a record or revision is already stored (the all-new attempt then gives way)
+_KNOWN_KEYS = ("census_records.record_uuid", "census_revisions.revision_id")
 
 
 def covered_through(packages: Sequence[tuple[int, int]]) -> int:
@@ -517,16 +522,34 @@ class Importer:
                 res.notes.append(f"序号 {prep.sequence} 曾以不同内容收到 / sequence {prep.sequence} seen before with other content")
 
         revs = prep.revs
+        uuids = [r[1] for r in revs]
+        if revs and len(set(uuids)) == len(uuids) and not db.records_by_uuid(uuids[:1]) \
+                and not db.known_revisions([revs[0][0]]):
+            # the common case: every record is new and has one revision here, so each is inserted and
+            # current (what merge_record says for it). Tried first without looking anything up: the UNIQUE
+            # indexes on record_uuid and revision_id refuse a record or revision the county already holds,
+            # and then this attempt is undone and the general path below decides (a package sent again
+            # under other bytes is caught by its first revision without trying)
+            try:
+                with db.savepoint("all_new"):
+                    counts, digest, touched = self._store_all_new(prep, lid, at)
+            except sqlite3.IntegrityError as e:
+                if not any(k in str(e) for k in _KNOWN_KEYS):
+                    raise
+            else:
+                self._finish(prep, res, counts, digest, touched, lid, at, name)
+                return
         known = db.known_revisions([r[0] for r in revs])
-        for r in revs:
-            owner = known.get(r[0])
-            if owner is not None and owner != r[1]:
-                raise _Reject("record_identity", f"{name}：修订 {r[0]} 已属于另一条记录 {owner}，包内容不可信",
-                              f"{name}: revision {r[0]} already belongs to record {owner}; the package cannot be trusted")
+        if known:
+            for r in revs:
+                owner = known.get(r[0])
+                if owner is not None and owner != r[1]:
+                    raise _Reject("record_identity", f"{name}：修订 {r[0]} 已属于另一条记录 {owner}，包内容不可信",
+                                  f"{name}: revision {r[0]} already belongs to record {owner}; the package cannot be trusted")
+        existing = db.records_by_uuid(uuids)
         by_record: dict[str, list[int]] = {}
-        for i, r in enumerate(revs):
-            by_record.setdefault(r[1], []).append(i)
-        existing = db.records_by_uuid(list(by_record))
+        for i, u in enumerate(uuids):
+            by_record.setdefault(u, []).append(i)
         for u, rec in existing.items():
             r = revs[by_record[u][0]]
             if rec["form_id"] != r[3] or rec["township"] != r[5]:
@@ -566,7 +589,8 @@ class Importer:
                 state_name = "received" if cur_valid else "has_issues"
                 new_records.setdefault(form_id, []).append(
                     [u, form_id, township, pkeys[i], first[0], state_name, 0, cur_valid, lid, lid, at])
-                new_features.setdefault(form_id, []).append([*prows[i], u, first[0], township, state_name, 0, cur_valid])
+                new_features.setdefault(form_id, []).append(
+                    [*self._full_row(prep, form_id, prows[i]), u, first[0], township, state_name, 0, cur_valid])
                 new_envs.setdefault(form_id, []).append(penvs[i])
                 counts["new_records"] += 1
                 continue
@@ -591,7 +615,7 @@ class Importer:
                 new_records.setdefault(form_id, []).append(
                     [u, form_id, township, prep.key_values[ci], cur, state_name, in_conflict, cur_valid, lid, lid, at])
                 new_features.setdefault(form_id, []).append(
-                    [*prep.rows[ci], u, cur, township, state_name, in_conflict, cur_valid])
+                    [*self._full_row(prep, form_id, prep.rows[ci]), u, cur, township, state_name, in_conflict, cur_valid])
                 new_envs.setdefault(form_id, []).append(penvs[ci])
                 counts["new_records"] += 1
             elif out.current_changed:
@@ -601,7 +625,8 @@ class Importer:
                                        "has_conflict": in_conflict, "valid": cur_valid, "key_value": prep.key_values[ci],
                                        "last_package_id": lid, "updated_at": at})
                 rows, fids = feat_replace.setdefault(form_id, ([], []))
-                rows.append([*prep.rows[ci], u, cur, township, state_name, in_conflict, cur_valid])
+                rows.append([*self._full_row(prep, form_id, prep.rows[ci]), u, cur, township, state_name, in_conflict,
+                             cur_valid])
                 fids.append(rec["feature_fid"])
                 counts["advanced"] += 1
             elif in_conflict != rec["has_conflict"] or rec["review_state"] == "approved":
@@ -659,17 +684,71 @@ class Importer:
         for form_id, rows in feat_state.items():
             db.set_feature_state(self.specs[form_id], rows)
         touched = set(new_features) | set(feat_replace) | set(feat_state)
-        db.grow_extents({f: prep.bounds[f] for f in touched if f in prep.bounds}, [self.specs[f] for f in touched])
-
         counts["stored"] = len(stored)
+        self._finish(prep, res, counts, digest.hexdigest(), touched, lid, at, name)
+
+    def _full_row(self, prep: Prepared, form_id: str, row: list) -> list:
+        """A prepared row with every layer column (the empty ones left out in preparing put back)."""
+        kept = prep.kept.get(form_id)
+        if kept is None:
+            return row
+        spec = self.specs[form_id]
+        g = 1 if spec.geometry_type else 0
+        full = [None] * (g + len(spec.columns))
+        full[:g] = row[:g]
+        for k, v in zip(kept, row[g:]):
+            full[g + k] = v
+        return full
+
+    def _store_all_new(self, prep: Prepared, lid: int, at: str) -> tuple[dict, str, set[str]]:
+        """Insert every revision of ``prep`` as a new record (features, records, revisions; rows in
+        record-uuid order, revisions in revision-id order as the general path does)."""
+        db = self.db
+        revs, prows, pkeys, penvs = prep.revs, prep.rows, prep.key_values, prep.envs
+        state = ("has_issues", "received")
+        ba = bytearray
+        by_form: dict[str, list[int]] = {}
+        for i, r in enumerate(revs):
+            by_form.setdefault(r[3], []).append(i)
+        record_id: list[int] = [0] * len(revs)
+        for form_id, idx in by_form.items():
+            idx.sort(key=lambda k: revs[k][1])
+            spec = self.specs[form_id]
+            kept = prep.kept.get(form_id)
+            names = None if kept is None else [spec.columns[k][0] for k in kept]
+            # blobs as bytearray: SQLite's driver binds those directly, bytes (like None) take a slow lookup
+            if spec.geometry_type:
+                feats = [[None if p[0] is None else ba(p[0]), *p[1:], r[1], r[0], r[5], state[r[9]], 0, r[9]]
+                         for i in idx for r, p in ((revs[i], prows[i]),)]
+            else:
+                feats = [[*prows[i], r[1], r[0], r[5], state[r[9]], 0, r[9]] for i in idx for r in (revs[i],)]
+            fids = db.insert_features(spec, feats, [penvs[i] for i in idx], columns=names)
+            del feats
+            ids = db.insert_records([(r[1], form_id, r[5], pkeys[i], r[0], state[r[9]], 0, r[9], lid, lid, at, f)
+                                     for i, f in zip(idx, fids) for r in (revs[i],)])
+            for i, rid in zip(idx, ids):
+                record_id[i] = rid
+        order = sorted(range(len(revs)), key=lambda k: revs[k][0])
+        digest = hashlib.sha256("".join([revs[i][12] for i in order]).encode("ascii"))
+        db.insert_revisions([(record_id[i], r[0], r[1], r[2] or "", *r[3:9], lid, r[9], r[10], ba(r[11]), r[12])
+                             for i in order for r in (revs[i],)])
+        invalid = sum(1 for r in revs if not r[9])
+        counts = {"stored": len(revs), "known": 0, "new_records": len(revs), "advanced": 0, "conflicts": 0,
+                  "invalid": invalid}
+        return counts, digest.hexdigest(), set(by_form)
+
+    def _finish(self, prep: Prepared, res: PackageResult, counts: dict, revisions_sha: str, touched: set[str],
+                lid: int, at: str, name: str) -> None:
+        """Extents, result counts, the audit row and the ledger's totals of an accepted package."""
+        db = self.db
+        db.grow_extents({f: prep.bounds[f] for f in touched if f in prep.bounds}, [self.specs[f] for f in touched])
         res.outcome = "accepted"
         res.stored, res.known = counts["stored"], counts["known"]
         res.new_records, res.advanced = counts["new_records"], counts["advanced"]
         res.conflicts, res.invalid = counts["conflicts"], counts["invalid"]
-        revisions_sha = digest.hexdigest()
         seq, h = db.append_audit("import", name, {
             "ledger_id": lid, "sha256": prep.sha256, "outcome": "accepted", "township": prep.township,
-            "device_id": prep.device_id, "sequence": prep.sequence, "revisions": len(revs), **counts,
+            "device_id": prep.device_id, "sequence": prep.sequence, "revisions": len(prep.revs), **counts,
             "revisions_sha256": revisions_sha, "out_of_order": int(res.out_of_order)}, at=at)
         db.update_ledger(lid, {**counts, "revisions_sha256": revisions_sha, "out_of_order": int(res.out_of_order),
                                "reason": "; ".join(res.notes) or None, "audit_seq": seq, "audit_hash": h})

@@ -67,6 +67,8 @@ class OpenedPackage:
     device: DeviceInfo
     revisions: list[Revision]                 # every revision, in file order, forms in manifest order
     raw: list[str] = field(default_factory=list)   # each revision's JSON line exactly as received
+    # the same lines as the UTF-8 bytes received (hashed and stored without encoding them again)
+    raw_bytes: list[bytes] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -210,12 +212,35 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constants)   # built once: a pack
 _SCAN = _DECODER.scan_once
 
 
-def _strict_json(text: str | bytes) -> Any:
-    """JSON without NaN/Infinity (which no other JSON reader accepts)."""
+try:   # about three times faster than the standard library on revision lines
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the standard library alone gives the same values
+    _orjson = None
+
+
+# For the guard below: digits → "0", what may end a number token (",", "]", "}", JSON whitespace) → "d",
+# everything else → "x". An integer token of 19+ digits then shows as 19 "0" and a "d"; a string of
+# digits ends in a quote instead, so the building ids of a work map do not trip it.
+_DIGIT_TABLE = bytes((0x30 if 0x30 <= b <= 0x39 else 0x64 if b in b",]} \t\n\r" else 0x78) for b in range(256))
+_LONG_INT_MARK = b"0" * 19 + b"d"
+
+
+def _strict_json(text: str | bytes, raw: bytes | None = None) -> Any:
+    """JSON without NaN/Infinity (which no other JSON reader accepts). ``raw``: ``text`` as UTF-8 bytes
+    when the caller has them (it enables the faster reader, see below)."""
     if type(text) is str:
         # the common case, one value filling the line, read by the C scanner directly; anything else
         # (whitespace around it, an error) goes through decode(), which gives the same value or error
         if text and text[0] in "{[":
+            if _orjson is not None and raw is not None and _LONG_INT_MARK not in raw.translate(_DIGIT_TABLE):
+                # orjson is stricter than the standard library (no NaN, no lone surrogates, bounded
+                # depth) and gives the same values for what it accepts — except integers beyond 64 bits,
+                # which it turns into floats: a line that may hold an integer of 19+ digits is left to
+                # the standard library, as is anything orjson refuses, so inputs, values and messages stay
+                try:
+                    return _orjson.loads(text)
+                except _orjson.JSONDecodeError:
+                    pass
             try:
                 obj, end = _SCAN(text, 0)
             except (StopIteration, ValueError):
@@ -409,6 +434,7 @@ def open_package(path: str | os.PathLike, *, county_keys: "K.CountyKeys | None",
     # 5. every file: length, hash, decryption, strict JSON lines, revision format
     revisions: list[Revision] = []
     raw: list[str] = []
+    raw_bytes: list[bytes] = []
     ids: set[str] = set()
     for fid, p in forms_in_files.items():
         entry: FileEntry = manifest.files[p]
@@ -428,12 +454,14 @@ def open_package(path: str | os.PathLike, *, county_keys: "K.CountyKeys | None",
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
+        blines = blob.split(b"\n")   # b"\n" never occurs inside a multi-byte UTF-8 sequence: same lines
+        del blines[len(lines):]
         if len(lines) != manifest.counts[fid]:
             raise _reject("count_mismatch", name, f"{p} 有 {len(lines)} 条修订，清单写的是 {manifest.counts[fid]} 条",
                           f"{p} holds {len(lines)} revisions, the manifest says {manifest.counts[fid]}")
-        for ln, line in enumerate(lines, start=1):
+        for ln, (line, bline) in enumerate(zip(lines, blines), start=1):
             try:
-                obj = _strict_json(line)
+                obj = _strict_json(line, bline)
             except ValueError as e:
                 raise _reject("malformed_json", name, f"{p} 第 {ln} 行不是有效的 JSON（{str(e)[:60]}）",
                               f"{p} line {ln} is not valid JSON ({str(e)[:60]})") from e
@@ -453,8 +481,9 @@ def open_package(path: str | os.PathLike, *, county_keys: "K.CountyKeys | None",
             ids.add(rev.revision_id)
             revisions.append(rev)
             raw.append(line)
+        raw_bytes.extend(blines)
     return OpenedPackage(path=path, sha256=sha, size=len(data), manifest=manifest, device=device,
-                         revisions=revisions, raw=raw)
+                         revisions=revisions, raw=raw, raw_bytes=raw_bytes)
 
 
 # ---------------------------------------------------------------------------------------------------

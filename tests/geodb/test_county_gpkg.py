@@ -135,3 +135,43 @@ def test_status_and_verify_read_a_copy_on_read_only_media(tmp_path):
     (ro / "county.gpkg").chmod(0o444)
     with CountyDB.open(ro / "county.gpkg", readonly=True) as db:
         assert db.county == kit.COUNTY and len(db.townships()) == 2
+
+
+def test_rows_kept_leaves_out_only_columns_empty_in_every_record():
+    spec = layer_spec(kit.forms()["rural_house"])
+    flat = Flattener(spec)
+    recs = [kit.house("B1", "211481100201", 120.4, 40.5), kit.house("B2", "211481100201", 120.41, 40.5, floors=2)]
+    recs[1]["retrofitted"] = "1"
+    recs[0].pop("retrofitted", None)
+    full = flat.rows(recs)
+    kept, rows = flat.rows_kept(recs)
+    assert kept is not None and len(kept) < len(spec.columns)
+    empty = [k for k in range(len(spec.columns)) if all(r[k] is None for r in full)]
+    assert sorted(set(range(len(spec.columns))) - set(kept)) == empty
+    assert rows == [[r[k] for k in kept] for r in full]
+    col = spec.column_names.index("retrofitted")
+    assert col in kept                                  # answered in one record only: kept, None in the other
+    assert flat.rows_kept([]) == (None, [])
+
+
+def test_insert_features_with_a_subset_of_columns_and_byte_content(tmp_path):
+    county = kit.init_county(tmp_path)
+    db = CountyDB.open(county)
+    try:
+        spec = db.layer_specs()["rural_house"]
+        flat = Flattener(spec)
+        rec = kit.house("B9", "211481100201", 120.4, 40.5)
+        kept, (row,) = flat.rows_kept([rec])
+        blob = gpkg.encode(geojson_to_shapes([rec["footprint"]]))[0]
+        with db.transaction():
+            (fid,) = db.insert_features(spec, [[bytearray(blob), *row, "u", "r", "211481100", "received", 0, 1]],
+                                        columns=[spec.columns[k][0] for k in kept])
+            db.insert_revisions([(1, "r", "u", "", "rural_house", "1", "211481100", "d", "2021-01-01T00:00:00Z", "x",
+                                  1, 1, "[]", bytearray("{\"名\":1}".encode("utf-8")), "h")])
+        got = dict(zip(["geom"] + spec.column_names, db.conn.execute(f'SELECT * FROM rural_house WHERE fid={fid}').fetchone()[1:]))
+        assert got == {"geom": blob, **dict(zip(spec.column_names, flat.row(rec)))}
+        assert db.conn.execute("SELECT count(*) FROM rtree_rural_house_geom WHERE id=?", (fid,)).fetchone() == (1,)
+        assert db.conn.execute("SELECT content, typeof(content), parent_revision_id FROM census_revisions "
+                               "WHERE revision_id='r'").fetchone() == ('{"名":1}', "text", None)
+    finally:
+        db.close()

@@ -313,3 +313,59 @@ def test_3_packages_through_worker_processes_store_what_one_process_stores(count
         assert kit.rows(county, q) == kit.rows(single, q), q
     assert kit.rows(county, "SELECT count(*) FROM census_revisions")[0][0] == 21
     assert verify_county(county).ok and verify_county(single).ok
+
+
+def test_layer_rows_hold_every_answer_after_new_records_and_advances(county, tmp_path):
+    """Columns empty in a whole package are left out when preparing; an advance or a merged record then
+    gets the full row back, each answer in its own column."""
+    from geodb.county import CountyDB, Flattener
+
+    a = kit.enrol(county)
+    first = a.houses(3)
+    p1 = a.export(tmp_path / "p")
+    r = first[0]
+    newer = kit.house(r["data"]["building_id"], r["data"]["village_code"], 120.42, 40.52, floors=3,
+                      retrofitted="1", remarks="加固后复查")
+    a.revise(newer, record_uuid=r["record_uuid"], parent=r["revision_id"])              # an advance
+    fresh = kit.house("B-NEW", kit.VILLAGES[kit.T1][1], 120.43, 40.53)
+    fresh.pop("retrofitted")
+    a.revise(fresh)                                                                      # a new record …
+    a.revise({**fresh, "floors": 1}, record_uuid=a.revisions[-1]["record_uuid"],
+             parent=a.revisions[-1]["revision_id"])                                     # … with two revisions
+    p2 = a.export(tmp_path / "p", revisions=a.revisions[-3:], acknowledged_through=1)
+    res = kit.import_(county, [p1, p2])
+    assert [(x.outcome, x.new_records, x.advanced) for x in res] == [("accepted", 3, 0), ("accepted", 1, 1)]
+    with CountyDB.open(county, readonly=True) as db:
+        spec = db.layer_specs()["rural_house"]
+        flat = Flattener(spec)
+        for rec in db.conn.execute("SELECT record_uuid, current_revision_id FROM census_records").fetchall():
+            content = json.loads(db.revision(rec[1])["content"])
+            row = db.conn.execute(f"SELECT {', '.join(spec.column_names)} FROM rural_house WHERE census_uuid=?",
+                                  (rec[0],)).fetchone()
+            got, want = dict(zip(spec.column_names, row)), dict(zip(spec.column_names, flat.row(content["data"])))
+            assert content["data"]["year_built"] == 1995 and got.pop("year_band") == "3"   # calculated: 1991–2000
+            want.pop("year_band")
+            assert got == want, rec
+    assert verify_county(county).ok
+
+
+def test_a_package_mixing_new_and_known_records_is_stored_once_through_the_general_path(county, tmp_path):
+    """The all-new attempt meets a record the county holds after inserting others: it is undone whole and
+    the merge decides, leaving exactly one row per record and revision."""
+    a = kit.enrol(county)
+    first = a.houses(2)
+    p1 = a.export(tmp_path / "p")
+    a.revise(kit.house("B-NEW", kit.VILLAGES[kit.T1][1], 120.43, 40.53))               # new, comes first
+    r = first[1]
+    a.revise(kit.house(r["data"]["building_id"], r["data"]["village_code"], 120.42, 40.52, floors=3),
+             record_uuid=r["record_uuid"], parent=r["revision_id"])                    # an advance
+    p2 = a.export(tmp_path / "p", revisions=a.revisions[-2:], acknowledged_through=1)
+    res = kit.import_(county, [p1, p2], group={"group_packages": 1})
+    assert [(x.outcome, x.new_records, x.advanced, x.stored) for x in res] == [("accepted", 2, 0, 2),
+                                                                              ("accepted", 1, 1, 2)]
+    assert kit.rows(county, "SELECT count(*) FROM census_records")[0][0] == 3
+    assert kit.rows(county, "SELECT count(*) FROM census_revisions")[0][0] == 4
+    assert kit.rows(county, "SELECT count(*) FROM rural_house")[0][0] == 3
+    assert kit.rows(county, "SELECT count(*) FROM rtree_rural_house_geom")[0][0] == 3
+    assert kit.rows(county, "SELECT floors FROM rural_house WHERE census_uuid=?", (r["record_uuid"],)) == [(3,)]
+    assert verify_county(county).ok
