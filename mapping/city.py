@@ -32,6 +32,8 @@ COUNTY_LABEL_SIZE = 11.0
 class CityMapSource(MapSource):
     """A city GeoPackage as the maps see it: ``county_*`` names refer to the mapped unit, the city."""
 
+    db_kind_zh = "市级普查数据库"
+
     def __init__(self, gpkg: str | Path, *, hazards_dir: str | Path | None = None):
         self.path = Path(gpkg)
         if not self.path.is_file():

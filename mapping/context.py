@@ -77,7 +77,7 @@ def load_context(src: MapSource) -> MapContext:
                           f"city outline: {src.city_path.name}")
         return _with_shipped_sea(ctx, code)
     if src.has("city"):
-        ctx = _from_frame(src.read("city"), code, "市界：县级普查数据库 city 图层",
+        ctx = _from_frame(src.read("city"), code, f"市界：{src.db_kind_zh} city 图层",
                           "city outline: layer 'city' of the county GeoPackage")
         return _with_shipped_sea(ctx, code)
     from sample_data.boundaries import shipped_boundaries, shipped_counties

@@ -46,6 +46,8 @@ class MapSource:
     """One county GeoPackage as the maps see it. ``city`` optionally names a file with the city outline,
     ``hazards_dir`` the folder of hazard GeoTIFFs (default: the one the latest risk run used)."""
 
+    db_kind_zh = "县级普查数据库"   # how map notes name the database (the city source says 市级)
+
     def __init__(self, gpkg: str | Path, *, city: str | Path | None = None, hazards_dir: str | Path | None = None):
         self.path = Path(gpkg)
         if not self.path.is_file():

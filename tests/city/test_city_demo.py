@@ -75,6 +75,9 @@ def test_city_map_shows_every_county(demo):
     assert "葫芦岛市" in fig.census_map.spec.title
     fills = [c for c in ax.collections if c.get_gid() == "zoning-counties"]
     assert len(fills) == 1 and len(fills[0].get_paths()) == 6
+    # the notes name the city database, not a county one
+    texts = " ".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")))
+    assert "市级普查数据库 211400.gpkg" in texts and "县级普查数据库" not in texts
 
 
 def test_city_gpkg_valid_after_assessment(demo):
