@@ -360,6 +360,65 @@ class VerifyReport:
                 "records": self.records, "findings": [f.__dict__ for f in self.findings]}
 
 
+# The checks every geodatabase with a ledger shares (county and city); each adds Findings through ``add``.
+
+def audit_findings(db, add) -> tuple:
+    """The audit chain and its append-only triggers; returns (chain report, ledger id → its audit events)."""
+    chain = db.verify_audit()
+    for b in chain.breaks:
+        add(Finding(f"AUDIT_{b.reason.upper()}", b.message_zh, b.message_en))
+    for t in db.missing_triggers():
+        add(Finding("AUDIT_TRIGGER", f"审计日志的只追加保护触发器 {t} 被删除", f"the audit log's append-only trigger {t} was removed"))
+    by_ledger: dict[int, list[dict]] = {}
+    for a in db.audit_rows():
+        try:
+            d = json.loads(a["detail"])
+        except (ValueError, TypeError):
+            add(Finding("AUDIT_DETAIL", f"审计日志第 {a['seq']} 条的内容不是有效的 JSON",
+                        f"audit row {a['seq']}: detail is not valid JSON"))
+            continue
+        if isinstance(d, dict) and "ledger_id" in d:
+            by_ledger.setdefault(d["ledger_id"], []).append({**d, "_seq": a["seq"], "_hash": a["hash"]})
+    return chain, by_ledger
+
+
+def archive_findings(folder: Path, row: Mapping, add) -> None:
+    """A received package's archived copy is still there and still hashes to its ledger row."""
+    if not row["archive"]:
+        return
+    ap = folder / row["archive"]
+    if not ap.is_file():
+        add(Finding("ARCHIVE_MISSING", f"已接收的包 {row['archive']} 不见了", f"received package {row['archive']} is missing"))
+    elif hashlib.sha256(ap.read_bytes()).hexdigest() != row["file_sha256"]:
+        add(Finding("ARCHIVE_CHANGED", f"已接收的包 {row['archive']} 与台账哈希不符",
+                    f"received package {row['archive']} does not match the ledger hash"))
+
+
+def missing_ledger_findings(by_ledger: Mapping, ledger_ids: set, add) -> None:
+    for lid in sorted(set(by_ledger) - ledger_ids):
+        add(Finding("LEDGER_MISSING", f"审计日志记载的台账第 {lid} 条不存在：台账被删改",
+                    f"ledger row {lid} named in the audit log is missing; the ledger was edited"))
+
+
+def record_findings(db, add) -> None:
+    """Records, revisions, conflict flags and feature layers agree with each other."""
+    bad_records = db.record_inconsistencies()
+    if bad_records:
+        add(Finding("RECORD_CURRENT", f"{len(bad_records)} 条记录的当前版本不存在或属于其他记录（如 {bad_records[0]}）",
+                    f"{len(bad_records)} records point at a missing or foreign current revision (e.g. {bad_records[0]})"))
+    n = db.records_without_revisions()
+    if n:
+        add(Finding("RECORD_MISSING", f"{n} 条修订没有对应的记录", f"{n} revisions have no record"))
+    n = db.conflict_flag_mismatches()
+    if n:
+        add(Finding("CONFLICT_FLAGS", f"{n} 条记录的冲突标记与冲突表不一致", f"{n} records' conflict flags disagree with the conflicts table"))
+    for spec in db.layer_specs().values():
+        n = db.feature_mismatches(spec)
+        if n:
+            add(Finding("LAYER_STALE", f"图层 {spec.table} 有 {n} 个要素与记录的当前版本不符",
+                        f"layer {spec.table}: {n} features do not match the records' current revisions"))
+
+
 def verify_county(gpkg_path: str | Path, *, check_archive: bool = True) -> VerifyReport:
     """Recompute the audit chain, the ledger against the stored revisions and archived packages, and
     the consistency of records, conflicts and feature layers. Every problem is one named finding."""
@@ -367,22 +426,7 @@ def verify_county(gpkg_path: str | Path, *, check_archive: bool = True) -> Verif
     add = findings.append
     gpkg_path = Path(gpkg_path)
     with CountyDB.open(gpkg_path, readonly=True) as db:
-        audit = db.audit_rows()
-        chain = db.verify_audit()
-        for b in chain.breaks:
-            add(Finding(f"AUDIT_{b.reason.upper()}", b.message_zh, b.message_en))
-        for t in db.missing_triggers():
-            add(Finding("AUDIT_TRIGGER", f"审计日志的只追加保护触发器 {t} 被删除", f"the audit log's append-only trigger {t} was removed"))
-        by_ledger: dict[int, list[dict]] = {}
-        for a in audit:
-            try:
-                d = json.loads(a["detail"])
-            except (ValueError, TypeError):
-                add(Finding("AUDIT_DETAIL", f"审计日志第 {a['seq']} 条的内容不是有效的 JSON",
-                            f"audit row {a['seq']}: detail is not valid JSON"))
-                continue
-            if isinstance(d, dict) and "ledger_id" in d:
-                by_ledger.setdefault(d["ledger_id"], []).append({**d, "_seq": a["seq"], "_hash": a["hash"]})
+        chain, by_ledger = audit_findings(db, add)
         ledger = db.ledger()
         digests = db.package_revision_digests()
         ids = {row["id"] for row in ledger}
@@ -417,35 +461,14 @@ def verify_county(gpkg_path: str | Path, *, check_archive: bool = True) -> Verif
             if bad:
                 add(Finding("REVISION_CONTENT", f"台账第 {lid} 条（{name}）有 {bad} 条修订的内容与其哈希不符：修订被改动",
                             f"ledger row {lid} ({name}): {bad} revisions do not match their hash; they were altered"))
-            if check_archive and row["archive"]:
-                ap = gpkg_path.parent / row["archive"]
-                if not ap.is_file():
-                    add(Finding("ARCHIVE_MISSING", f"已接收的包 {row['archive']} 不见了", f"received package {row['archive']} is missing"))
-                elif hashlib.sha256(ap.read_bytes()).hexdigest() != row["file_sha256"]:
-                    add(Finding("ARCHIVE_CHANGED", f"已接收的包 {row['archive']} 与台账哈希不符",
-                                f"received package {row['archive']} does not match the ledger hash"))
-        for lid in sorted(set(by_ledger) - ids):
-            add(Finding("LEDGER_MISSING", f"审计日志记载的台账第 {lid} 条不存在：台账被删改",
-                        f"ledger row {lid} named in the audit log is missing; the ledger was edited"))
+            if check_archive:
+                archive_findings(gpkg_path.parent, row, add)
+        missing_ledger_findings(by_ledger, ids, add)
         extra = sorted(set(digests) - {r["id"] for r in ledger if r["outcome"] == "accepted"})
         if extra:
             add(Finding("REVISIONS_ORPHAN", f"{sum(digests[i][0] for i in extra)} 条修订不属于任何已接收的包",
                         f"{sum(digests[i][0] for i in extra)} revisions belong to no accepted package"))
-        bad_records = db.record_inconsistencies()
-        if bad_records:
-            add(Finding("RECORD_CURRENT", f"{len(bad_records)} 条记录的当前版本不存在或属于其他记录（如 {bad_records[0]}）",
-                        f"{len(bad_records)} records point at a missing or foreign current revision (e.g. {bad_records[0]})"))
-        n = db.records_without_revisions()
-        if n:
-            add(Finding("RECORD_MISSING", f"{n} 条修订没有对应的记录", f"{n} revisions have no record"))
-        n = db.conflict_flag_mismatches()
-        if n:
-            add(Finding("CONFLICT_FLAGS", f"{n} 条记录的冲突标记与冲突表不一致", f"{n} records' conflict flags disagree with the conflicts table"))
-        for spec in db.layer_specs().values():
-            n = db.feature_mismatches(spec)
-            if n:
-                add(Finding("LAYER_STALE", f"图层 {spec.table} 有 {n} 个要素与记录的当前版本不符",
-                            f"layer {spec.table}: {n} features do not match the records' current revisions"))
+        record_findings(db, add)
         n_rev = sum(v[0] for v in digests.values())
         n_rec = db.conn.execute("SELECT count(*) FROM census_records").fetchone()[0]
         return VerifyReport(findings, chain.rows, len(ledger), n_rev, int(n_rec))
