@@ -35,7 +35,7 @@ from geodb.city import CITY_RECORD_STATE, CityDB
 from geodb.county import Flattener, LayerSpec, geojson_to_shapes
 
 from . import keys as K
-from .county_import import covered_through
+from .county_import import ImportOutcome, covered_through
 from .formats import utc_now
 from .merge import MergeOutcome
 from .package import PackageRejected, write_atomic
@@ -112,39 +112,13 @@ def merge_city_record(state: CityState | None, incoming: Sequence[CityNode], rec
 # Results
 
 @dataclass
-class CityPackageResult:
-    path: str
-    outcome: str                    # accepted | duplicate | rejected
-    sha256: str = ""
-    reason_code: str | None = None
-    message_zh: str = ""
-    message_en: str = ""
+class CityPackageResult(ImportOutcome):
     county: str | None = None
-    sequence: int | None = None
-    revisions: int = 0
-    stored: int = 0
-    known: int = 0
-    new_records: int = 0
-    advanced: int = 0
-    conflicts: int = 0
-    out_of_order: bool = False
-    ledger_id: int | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).name
-
-    @property
-    def accepted(self) -> bool:
-        return self.outcome in ("accepted", "duplicate")
 
     def line(self) -> str:
-        if self.outcome == "rejected":
-            return f"拒收/rejected {self.name}: {self.message_zh} / {self.message_en} [{self.reason_code}]"
-        if self.outcome == "duplicate":
-            return (f"重复/duplicate {self.name}: 该包已于台账第 {self.ledger_id} 条接收，未做任何改动 / "
-                    f"already accepted (ledger {self.ledger_id}); nothing changed")
+        settled = self.settled_line()
+        if settled:
+            return settled
         note = (" — " + "; ".join(self.notes)) if self.notes else ""
         return (f"接收/accepted {self.name}: 县 {self.county} 第 {self.sequence} 号，记录 {self.revisions} 条（新 "
                 f"{self.new_records}，更新 {self.advanced}，已有 {self.known}，冲突 {self.conflicts}）/ county "

@@ -56,15 +56,14 @@ def side_dir(gpkg_path: str | Path, name: str) -> Path:
 # Results
 
 @dataclass
-class PackageResult:
+class ImportOutcome:
+    """What became of one package at an import (county or city): the fields and lines both share."""
     path: str
     outcome: str                    # accepted | duplicate | rejected
     sha256: str = ""
     reason_code: str | None = None
     message_zh: str = ""
     message_en: str = ""
-    township: str | None = None
-    device_id: str | None = None
     sequence: int | None = None
     revisions: int = 0
     stored: int = 0
@@ -72,7 +71,6 @@ class PackageResult:
     new_records: int = 0
     advanced: int = 0
     conflicts: int = 0
-    invalid: int = 0
     out_of_order: bool = False
     ledger_id: int | None = None
     notes: list[str] = field(default_factory=list)
@@ -85,12 +83,26 @@ class PackageResult:
     def accepted(self) -> bool:
         return self.outcome in ("accepted", "duplicate")
 
-    def line(self) -> str:
+    def settled_line(self) -> str | None:
+        """The line of a rejected or duplicate package (None when accepted: each importer says that)."""
         if self.outcome == "rejected":
             return f"拒收/rejected {self.name}: {self.message_zh} / {self.message_en} [{self.reason_code}]"
         if self.outcome == "duplicate":
             return (f"重复/duplicate {self.name}: 该包已于台账第 {self.ledger_id} 条接收，未做任何改动 / "
                     f"already accepted (ledger {self.ledger_id}); nothing changed")
+        return None
+
+
+@dataclass
+class PackageResult(ImportOutcome):
+    township: str | None = None
+    device_id: str | None = None
+    invalid: int = 0
+
+    def line(self) -> str:
+        settled = self.settled_line()
+        if settled:
+            return settled
         note = ""
         if self.notes:
             note = " — " + "; ".join(self.notes)
