@@ -252,8 +252,9 @@ def _strict_json(text: str | bytes, raw: bytes | None = None) -> Any:
     return json.loads(text, parse_constant=_no_constants)
 
 
-def _allowed_name(n: str) -> bool:
-    if n in (MANIFEST_NAME, SIGNATURE_NAME):
+def _allowed_name(n: str, top_level: tuple[str, ...] = (MANIFEST_NAME, SIGNATURE_NAME)) -> bool:
+    """A name a package may hold: its top-level files, or data/FORM_ID.jsonl[.enc] (upward packages add files)."""
+    if n in top_level:
         return True
     if not n.startswith(DATA_DIR):
         return False

@@ -54,7 +54,7 @@ from .formats import (
     data_path,
     utc_now,
 )
-from .package import PackageRejected, write_atomic
+from .package import PackageRejected, _allowed_name, write_atomic
 from .zipfmt import ZipFormatError, read_directory, read_entry, write_zip
 
 UPWARD_FORMAT = "census-upward/1"
@@ -298,15 +298,7 @@ def _reject(reason: str, name: str, zh: str, en: str) -> PackageRejected:
 
 
 def _allowed(n: str) -> bool:
-    if n in (MANIFEST_NAME, SIGNATURE_NAME, SUMMARY_NAME, DIVISIONS_NAME):
-        return True
-    if not n.startswith(DATA_DIR):
-        return False
-    rest = n[len(DATA_DIR):]
-    for suffix in (ENCRYPTED_SUFFIX, PLAIN_SUFFIX):
-        if rest.endswith(suffix):
-            return bool(FORM_ID_RE.match(rest[: -len(suffix)]))
-    return False
+    return _allowed_name(n, (MANIFEST_NAME, SIGNATURE_NAME, SUMMARY_NAME, DIVISIONS_NAME))
 
 
 def _is_int(v: Any, lo: int = 0) -> bool:
