@@ -17,6 +17,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from geodb.target import open_county
 from geodb.county import CountyDB, actor_name
 from geodb.county_upward import approvable_records, approve_all, review_counts
 
@@ -51,7 +52,7 @@ class ApprovalResult:
 def approve_records(gpkg_path: str | Path, *, township: str | None = None, form: str | None = None,
                     note: str | None = None, actor: str | None = None) -> ApprovalResult:
     """Approve every approvable record of the county (or of one ``township`` and/or ``form``) at once."""
-    with CountyDB.open(gpkg_path) as db:
+    with open_county(gpkg_path) as db:
         if township is not None and township not in db.townships():
             raise CountyError(f"乡镇代码 {township} 不在本县区划中", f"township {township} is not in this county")
         if form is not None and form not in db.layer_specs():

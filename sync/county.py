@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from geodb.county import CountyDB, CountyDBError, Divisions, create_county_gpkg
+from geodb.target import anchor_path, display_name, is_server, open_county
+from geodb import target as T
 
 from . import keys as K
 from .county_import import covered_through
@@ -143,9 +145,11 @@ def init_county(gpkg_path: str | Path, *, county: str, sample: str | Path | None
         raise CountyError(f"县级代码“{county}”应为 6 位数字", f"county code '{county}' must be 6 digits")
     if (sample is None) == (boundaries is None):
         raise CountyError("请给出 --sample 或 --boundaries 之一", "give exactly one of --sample or --boundaries")
-    gpkg_path = Path(gpkg_path)
-    if gpkg_path.exists():
-        raise CountyError(f"{gpkg_path} 已存在，不会覆盖", f"{gpkg_path} already exists and will not be overwritten")
+    target = gpkg_path
+    gpkg_path = anchor_path(target)
+    if T.exists(target) or (not is_server(target) and gpkg_path.exists()):
+        shown = display_name(target)
+        raise CountyError(f"{shown} 已存在，不会覆盖", f"{shown} already exists and will not be overwritten")
     keys_path = K.keys_path_for(gpkg_path)
     if keys_path.exists():
         raise CountyError(f"密钥文件 {keys_path} 已存在：请先移走（它可能属于另一个县级库）",
@@ -167,15 +171,20 @@ def init_county(gpkg_path: str | Path, *, county: str, sample: str | Path | None
     K.save_county_keys(keys, keys_path)
     try:
         forms = dict(forms) if forms is not None else all_forms()
-        create_county_gpkg(gpkg_path, county=county, county_name=name, divisions=divisions, forms=forms,
+        if is_server(target):
+            from geodb.pg_county import create_county_pg as create
+        else:
+            create = create_county_gpkg
+        create(target, county=county, county_name=name, divisions=divisions, forms=forms,
                            workmap=workmap, at=utc_now(),
                            settings={"county_sign_public_key": keys.sign_public_b64,
                                      "county_encrypt_public_key": keys.encrypt_public_b64,
                                      "deadline": deadline_iso})
     except BaseException:
         keys_path.unlink(missing_ok=True)
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            Path(str(gpkg_path) + suffix).unlink(missing_ok=True)
+        if not is_server(target):   # a server database is created in one transaction: nothing to clean
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                Path(str(gpkg_path) + suffix).unlink(missing_ok=True)
         raise
     return InitResult(gpkg_path, keys_path, county, name, len(divisions.townships), len(divisions.villages),
                       0 if workmap is None else len(workmap), len(forms))
@@ -199,7 +208,7 @@ def enrol_device(gpkg_path: str | Path, *, township: str, enumerator: str, out: 
 
     Returns ``(Enrolment, path or None)``. The enrolment file holds the device's private key (mode 0600).
     """
-    with CountyDB.open(gpkg_path) as db:
+    with open_county(gpkg_path) as db:
         townships = db.townships()
         if township not in townships:
             raise CountyError(f"乡镇代码 {township} 不在本县区划中；可用：{', '.join(list(townships)[:8])}…",
@@ -240,7 +249,7 @@ class StatusReport:
 
 def county_status(gpkg_path: str | Path, *, deadline: str | None = None, now: dt.datetime | None = None) -> StatusReport:
     now = now or dt.datetime.now(dt.timezone.utc)
-    with CountyDB.open(gpkg_path, readonly=True) as db:
+    with open_county(gpkg_path, readonly=True) as db:
         dl = parse_deadline(deadline) if deadline else db.setting("deadline")
         dl_t = dt.datetime.fromisoformat(dl) if dl else None
         rows = db.status_rows()
@@ -259,7 +268,7 @@ def county_status(gpkg_path: str | Path, *, deadline: str | None = None, now: dt
 
 def set_deadline(gpkg_path: str | Path, deadline: str) -> str:
     iso = parse_deadline(deadline)
-    with CountyDB.open(gpkg_path) as db, db.transaction():
+    with open_county(gpkg_path) as db, db.transaction():
         old = db.setting("deadline")
         db.set_setting("deadline", iso)
         db.append_audit("deadline", None, {"from": old, "to": iso}, at=utc_now())
@@ -287,7 +296,7 @@ def _summary(problems: list[dict]) -> tuple[str, str]:
 def issue_feedback(gpkg_path: str | Path, *, township: str, out_dir: str | Path,
                    keys_path: str | Path | None = None) -> tuple[Path, Any]:
     """Write the signed feedback file for one township; returns (path, Feedback)."""
-    with CountyDB.open(gpkg_path) as db:
+    with open_county(gpkg_path) as db:
         if township not in db.townships():
             raise CountyError(f"乡镇代码 {township} 不在本县区划中", f"township {township} is not in this county")
         keys = _keys_for(db, keys_path)
@@ -424,8 +433,8 @@ def verify_county(gpkg_path: str | Path, *, check_archive: bool = True) -> Verif
     the consistency of records, conflicts and feature layers. Every problem is one named finding."""
     findings: list[Finding] = []
     add = findings.append
-    gpkg_path = Path(gpkg_path)
-    with CountyDB.open(gpkg_path, readonly=True) as db:
+    with open_county(gpkg_path, readonly=True) as db:
+        gpkg_path = db.path
         chain, by_ledger = audit_findings(db, add)
         ledger = db.ledger()
         digests = db.package_revision_digests()
@@ -489,7 +498,7 @@ def review_record(gpkg_path: str | Path, record_uuid: str, *, state: str, note: 
     if state not in ("approved", "rejected", "received"):
         raise CountyError(f"审核结果“{state}”无效，应为 approved、rejected 或 received",
                           f"review state '{state}' is not approved, rejected or received")
-    with CountyDB.open(gpkg_path) as db:
+    with open_county(gpkg_path) as db:
         rec = db.record(record_uuid)
         if rec is None:
             raise CountyError(f"没有记录 {record_uuid}", f"no record {record_uuid}")
@@ -525,7 +534,7 @@ def resolve_conflict(gpkg_path: str | Path, record_uuid: str, *, keep: str, note
     from geodb.county import Flattener, geojson_to_shapes
     from schemas.validator import DivisionRegister, ValidationContext, Validator
 
-    with CountyDB.open(gpkg_path) as db:
+    with open_county(gpkg_path) as db:
         open_ = [c for c in db.conflicts(status="open") if c["record_uuid"] == record_uuid]
         conflict = open_[0] if open_ else None
         if conflict is None:

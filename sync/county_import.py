@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from geodb.county import CountyDB, CountyDBError, Flattener, LayerSpec, geojson_to_shapes
 from geodb import gpkg as gp
+from geodb.target import anchor_path, open_county
 
 from . import keys as K
 from .formats import utc_now
@@ -837,7 +838,7 @@ def import_packages(gpkg_path: str | Path, packages: Sequence[str | Path], *, ke
     """
     from schemas.catalogue import all_forms
 
-    gpkg_path = Path(gpkg_path)
+    target, gpkg_path = gpkg_path, anchor_path(gpkg_path)
     paths = [str(p) for p in packages]
     n = len(paths)
     if workers is None:
@@ -850,7 +851,7 @@ def import_packages(gpkg_path: str | Path, packages: Sequence[str | Path], *, ke
         for f in [pool.submit(_noop) for _ in range(workers)]:
             f.result()
     try:
-        db = CountyDB.open(gpkg_path)
+        db = open_county(target)
     except BaseException:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

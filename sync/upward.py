@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from geodb.target import open_county
+
 from schemas.errors import CensusError
 
 from . import keys as K
@@ -659,7 +661,7 @@ def export_approved(county_gpkg: str | os.PathLike, out_dir: str | os.PathLike, 
         else (dict(city_enrolment) if city_enrolment is not None else None)
     rec = load_json(receipt, "市级回执", "city receipt") if isinstance(receipt, (str, os.PathLike)) \
         else (dict(receipt) if receipt is not None else None)
-    with CountyDB.open(county_gpkg) as db:
+    with open_county(county_gpkg) as db:
         keys = K.load_county_keys(Path(keys_path) if keys_path else K.keys_path_for(db.path))
         if keys.county != db.county or keys.sign_public_b64 != db.setting("county_sign_public_key"):
             raise K.KeyProblem(f"密钥文件不属于县级库 {db.path.name}", f"the key file does not belong to {db.path.name}")

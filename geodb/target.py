@@ -1,0 +1,86 @@
+"""Where a county (or city) geodatabase lives: a GeoPackage file (the default) or a PostGIS server.
+
+Every command takes one *target*: a file path (``county.gpkg``) or a connection URL
+(``postgresql://user@host:5432/county``). This module is the only place that tells the two apart.
+
+Files that never go into the database — the county's private keys, the archive of received packages,
+quarantined packages, GeoTIFF outputs — live beside a GeoPackage. A server database has no "beside",
+so they live in a local folder named after the server and database (``$CENSUS_HOME/pg/<host>_<port>_<db>/``,
+``CENSUS_HOME`` defaulting to ``~/.local/share/census``). :func:`anchor_path` gives, for either kind, a
+path whose ``.parent`` is that folder and whose name stands for the database, so the code that keeps
+side files (``keys_path_for``, ``received/``, ``quarantine/``) works unchanged for both.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+SERVER_SCHEMES = ("postgresql", "postgres")
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def is_server(target: str | os.PathLike) -> bool:
+    """True for a PostgreSQL connection URL, False for a file path."""
+    if isinstance(target, os.PathLike):
+        return False
+    scheme, sep, _ = str(target).partition("://")
+    return bool(sep) and scheme.lower() in SERVER_SCHEMES
+
+
+def census_home() -> Path:
+    return Path(os.environ.get("CENSUS_HOME") or Path.home() / ".local" / "share" / "census")
+
+
+def server_label(url: str) -> str:
+    """``host_port_db`` (safe as a folder name) for a connection URL."""
+    u = urlsplit(str(url))
+    host = unquote(u.hostname or "local")
+    db = unquote(u.path.lstrip("/")) or unquote(u.username or "postgres")
+    return _SAFE.sub("-", f"{host}_{u.port or 5432}_{db}")
+
+
+def display_name(target: str | os.PathLike) -> str:
+    """A name for messages: the file path, or the URL without its password."""
+    if not is_server(target):
+        return str(target)
+    u = urlsplit(str(target))
+    netloc = u.netloc.rsplit("@", 1)
+    if len(netloc) == 2 and ":" in netloc[0]:
+        netloc[0] = netloc[0].split(":", 1)[0] + ":***"
+    return u._replace(netloc="@".join(netloc)).geturl()
+
+
+def anchor_path(target: str | os.PathLike) -> Path:
+    """The file path itself, or ``<local folder>/<db>.pg`` for a server database (see module doc)."""
+    if not is_server(target):
+        return Path(target)
+    label = server_label(str(target))
+    return census_home() / "pg" / label / f"{label}.pg"
+
+
+def side_dir(target: str | os.PathLike) -> Path:
+    """The folder for a database's side files (created for a server database)."""
+    p = anchor_path(target).parent
+    if is_server(target):
+        p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def exists(target: str | os.PathLike) -> bool:
+    """A GeoPackage file exists / a server database answers and holds a census geodatabase."""
+    if not is_server(target):
+        return Path(target).is_file()
+    from . import pg
+    return pg.has_census_db(str(target))
+
+
+def open_county(target: str | os.PathLike, *, readonly: bool = False):
+    """Open a county geodatabase of either kind (see :class:`geodb.county.CountyDB`)."""
+    if is_server(target):
+        from .pg_county import PgCountyDB
+        return PgCountyDB.open(str(target), readonly=readonly)
+    from .county import CountyDB
+    return CountyDB.open(target, readonly=readonly)
