@@ -458,6 +458,16 @@ def _chunks(seq: Sequence, n: int = 900) -> Iterator[Sequence]:
 class CountyDB:
     """An open county GeoPackage. All SQL of the county side lives in this class."""
 
+    # what the sync layer catches, whichever backend (see geodb.pg_county for the server's)
+    IntegrityError: type[Exception] = sqlite3.IntegrityError
+    DatabaseError: type[Exception] = sqlite3.Error
+    _KNOWN_KEYS = ("census_records.record_uuid", "census_revisions.revision_id")
+
+    @classmethod
+    def known_key_clash(cls, e: Exception) -> bool:
+        """Did ``e`` come from the UNIQUE key of a record UUID or revision id (something already held)?"""
+        return any(k in str(e) for k in cls._KNOWN_KEYS)
+
     def __init__(self, path: str | Path, conn: sqlite3.Connection):
         self.path = Path(path)
         self.conn = conn

@@ -27,7 +27,6 @@ import hashlib
 from hashlib import sha256
 import json
 import os
-import sqlite3
 from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -332,9 +331,6 @@ class _Reject(Exception):
 
 REV_COLS = 13  # length of a prepared revision tuple (see prepare_package)
 # what SQLite says when a record or revision is already stored (the all-new attempt then gives way)
-_KNOWN_KEYS = ("census_records.record_uuid", "census_revisions.revision_id")
-
-
 def covered_through(packages: Sequence[tuple[int, int]]) -> int:
     """Highest sequence s such that the county holds every revision the device made up to package s.
 
@@ -546,8 +542,8 @@ class Importer:
             try:
                 with db.savepoint("all_new"):
                     counts, digest, touched = self._store_all_new(prep, lid, at)
-            except sqlite3.IntegrityError as e:
-                if not any(k in str(e) for k in _KNOWN_KEYS):
+            except db.IntegrityError as e:
+                if not db.known_key_clash(e):
                     raise
             else:
                 self._finish(prep, res, counts, digest, touched, lid, at, name)
@@ -898,7 +894,7 @@ def import_packages(gpkg_path: str | Path, packages: Sequence[str | Path], *, ke
                     futures[i] = None   # free the bytes
                     apply(prep)
             importer.commit()
-        except sqlite3.Error as e:
+        except db.DatabaseError as e:
             importer.abort()
             raise CountyDBError(f"写入县级地理数据库失败（{e}）：本组尚未提交的包均未写入，可直接重新导入",
                                 f"writing the county geodatabase failed ({e}); the packages of the uncommitted group "
