@@ -13,12 +13,15 @@ from .common import (EXIT_INVALID, EXIT_PARTIAL, CommandFailed, callback_progres
                      handle_errors, progress)
 
 GPKG_OPTION = click.option("--gpkg", "gpkg", required=True, type=click.Path(dir_okay=False),
-                           help="县级地理数据库 / the county GeoPackage (COUNTY.gpkg).")
+                           help="县级地理数据库：GeoPackage 文件，或 PostGIS 连接地址 / the county geodatabase: a "
+                                "GeoPackage file (COUNTY.gpkg) or a PostGIS URL (postgresql://user@host/db).")
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="输出 JSON / machine-readable output.")
 
 
 def _need(path: str) -> None:
-    if not Path(path).exists():
+    from geodb.target import is_server
+
+    if not is_server(path) and not Path(path).exists():   # a server database answers for itself on open
         raise FileNotFoundError(2, "not found", path)
 
 
@@ -128,8 +131,10 @@ def import_cmd(gpkg: str, packages: tuple[str, ...], workers: int | None, as_jso
     from sync.keys import keys_path_for
 
     _need(gpkg)
-    if not keys_path_for(gpkg).is_file():
-        echo_err(f"警告/warning: 找不到县级私钥 {keys_path_for(gpkg)}，含加密表单的包将被拒收 / "
+    from geodb.target import anchor_path
+
+    if not keys_path_for(anchor_path(gpkg)).is_file():
+        echo_err(f"警告/warning: 找不到县级私钥 {keys_path_for(anchor_path(gpkg))}，含加密表单的包将被拒收 / "
                  "the county private key file is missing; packages with encrypted forms will be rejected")
     with progress("导入回传包 / importing", total=len(packages)) as advance:
         results = import_packages(gpkg, list(packages), workers=workers, progress=callback_progress(advance),

@@ -22,7 +22,6 @@ NOT_YET = [
 def _resolve_conflicts_keep_latest(gpkg: Path) -> int:
     """The demo reviewer's rule: keep the most recently made version of each conflicting record."""
     from geodb.target import open_county
-    from geodb.county import CountyDB
     from sync.county import resolve_conflict
 
     with open_county(gpkg) as db:

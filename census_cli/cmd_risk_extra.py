@@ -107,7 +107,9 @@ def history(gpkg: str, out_dir: str | None, n_events: int, as_json: bool) -> Non
     from risk.history import run_history
 
     _need_file("--gpkg", gpkg)
-    out = Path(out_dir) if out_dir else Path(gpkg).resolve().parent / "history"
+    from geodb.target import side_dir
+
+    out = Path(out_dir) if out_dir else side_dir(gpkg).resolve() / "history"
     r = run_history(gpkg, out, n_events=n_events)
     s = r.summary()
     if as_json:

@@ -24,6 +24,13 @@ EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 
 
+
+def _server_error(e: BaseException) -> bool:
+    """An error of the PostGIS backend's driver (refused connection, permission, …). Checked by module
+    so that every command does not pay for importing psycopg."""
+    return type(e).__module__.startswith("psycopg")
+
+
 class CommandFailed(click.ClickException):
     """Stop the command with a zh/en line and an exit code."""
 
@@ -76,6 +83,10 @@ def handle_errors(fn: Callable) -> Callable:
             if debug_enabled():
                 raise
             raise CommandFailed("无法完成操作：" + str(e), "could not complete: " + str(e), EXIT_INVALID) from e
+        except Exception as e:
+            if debug_enabled() or not _server_error(e):
+                raise
+            raise CommandFailed(f"数据库服务器报错：{e}", f"the database server refused: {e}", EXIT_INVALID) from e
 
     return wrapper
 

@@ -26,6 +26,7 @@ from exposure.occupancy import (
 )
 from exposure.value import UnitCostTable, load_unit_costs, replacement_values
 from schemas.errors import Code
+from geodb import layers as L
 
 BUILDING_FORMS = ("rural_house", "urban_house")
 NOT_REJECTED = "census_state IS NULL OR census_state <> 'rejected'"
@@ -51,27 +52,24 @@ class Exposure:
 
 
 def layer_names(gpkg: str | Path) -> list[str]:
-    import pyogrio
 
-    path = Path(gpkg)
-    if not path.exists():
-        raise ExposureFileNotFound(path)
-    return [str(name) for name, _ in pyogrio.list_layers(path)]
+    if not L.exists(gpkg):
+        raise ExposureFileNotFound(L.as_target(gpkg))
+    return L.list_layers(gpkg)
 
 
 def read_layer(gpkg: str | Path, layer: str, *, where: str | None = None, geometry: bool = True,
                columns: list[str] | None = None):
     """One layer as a (Geo)DataFrame; a missing layer is an error naming the file and the layer."""
-    import pyogrio
 
     names = layer_names(gpkg)
     if layer not in names:
         raise ExposureError(f"{gpkg} 中没有图层“{layer}”；现有图层：{', '.join(names)}",
                             f"{gpkg} has no layer '{layer}'; it has: {', '.join(names)}", code=Code.FILE_UNREADABLE)
     if columns is not None:
-        have = set(pyogrio.read_info(gpkg, layer=layer)["fields"])
+        have = set(L.field_names(gpkg, layer))
         columns = [c for c in columns if c in have]
-    df = pyogrio.read_dataframe(gpkg, layer=layer, where=where, read_geometry=geometry, columns=columns)
+    df = L.read_dataframe(gpkg, layer, where=where, read_geometry=geometry, columns=columns)
     if geometry and getattr(df, "crs", None) is not None and df.crs.to_epsg() != 4490:
         raise ExposureError(f"{gpkg}:{layer} 的坐标系为 {df.crs.to_string()}，应为 EPSG:4490",
                             f"{gpkg}:{layer} is in {df.crs.to_string()}, not EPSG:4490")
@@ -129,7 +127,7 @@ def read_buildings(gpkg: str | Path, *, unit_costs: UnitCostTable | None = None,
 
     from exposure.footprints import gk_crs_for
 
-    gpkg = Path(gpkg)
+    gpkg = L.as_target(gpkg)
     names = layer_names(gpkg)
     frames = [_house_frame(gpkg, f) for f in BUILDING_FORMS if f in names]
     if not frames:

@@ -58,18 +58,17 @@ def _check_crs(gdf, what: str):
 
 
 def _read(gpkg: str | Path, layer: str, where: str | None = None):
-    import geopandas as gpd
-    import pyogrio
+    from geodb import layers as L
 
-    path = Path(gpkg)
-    if not path.exists():
+    path = L.as_target(gpkg)
+    if not L.exists(path) and not (isinstance(path, Path) and path.exists()):
         raise ExposureFileNotFound(path)
-    layers = [name for name, _ in pyogrio.list_layers(path)]
+    layers = L.list_layers(path)
     if layer not in layers:
         raise ExposureError(f"{path} 中没有图层“{layer}”；现有图层：{', '.join(layers)}",
                             f"{path} has no layer '{layer}'; it has: {', '.join(layers)}",
                             code=Code.FILE_UNREADABLE)
-    gdf = gpd.read_file(path, layer=layer, engine="pyogrio", where=where)
+    gdf = L.read_dataframe(path, layer, where=where)
     return _check_crs(gdf, f"{path}:{layer}")
 
 

@@ -49,8 +49,12 @@ class MapSource:
     db_kind_zh = "县级普查数据库"   # how map notes name the database (the city source says 市级)
 
     def __init__(self, gpkg: str | Path, *, city: str | Path | None = None, hazards_dir: str | Path | None = None):
-        self.path = Path(gpkg)
-        if not self.path.is_file():
+        from geodb import layers as L
+        from geodb.target import anchor_path
+
+        self.target = L.as_target(gpkg)           # a file path, or a PostGIS URL
+        self.path = anchor_path(gpkg)             # for messages and side files (== the file for a GeoPackage)
+        if not L.exists(self.target):
             raise NotACountyGpkg(self.path, "文件不存在", "file not found")
         self.city_path = Path(city) if city else None
         self._hazards_dir = Path(hazards_dir) if hazards_dir else None
@@ -63,11 +67,12 @@ class MapSource:
     # ---- plain layers ------------------------------------------------------------------------------
     @cached_property
     def layers(self) -> dict[str, str | None]:
-        import pyogrio
         from pyogrio.errors import DataSourceError
 
+        from geodb import layers as L
+
         try:
-            return {name: gtype for name, gtype in pyogrio.list_layers(self.path)}
+            return {name: None for name in L.list_layers(self.target)}
         except DataSourceError as e:  # not a GeoPackage (or any vector file GDAL reads)
             raise NotACountyGpkg(self.path, f"无法作为 GeoPackage 打开（{e}）",
                                  f"cannot be opened as a GeoPackage ({e})") from None
@@ -77,11 +82,11 @@ class MapSource:
 
     def read(self, layer: str, columns: list[str] | None = None) -> gpd.GeoDataFrame | pd.DataFrame:
         """A layer through pyogrio (attribute tables come back as plain DataFrames)."""
-        import pyogrio
+        from geodb import layers as L
 
         if layer not in self.layers:
             raise NotACountyGpkg(self.path, f"缺少图层 {layer}", f"layer {layer} is missing")
-        return pyogrio.read_dataframe(self.path, layer=layer, columns=columns, read_geometry=True)
+        return L.read_dataframe(self.target, layer, columns=columns, read_geometry=True)
 
     @cached_property
     def settings(self) -> dict[str, str]:

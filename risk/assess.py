@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geodb import layers as L
 from exposure.buildings import NOT_REJECTED, layer_names, load_exposure, read_layer
 from exposure.capacity import township_capacity, village_capacity, weights_doc
 from exposure.footprints import STORAGE_CRS, ExposureFileNotFound
@@ -207,8 +208,8 @@ def assess_county(gpkg, hazards_dir, grid_m: float = 1000, method: str = "fixed"
 
     t0 = time.perf_counter()
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    gpkg = Path(gpkg)
-    if not gpkg.exists():
+    gpkg = L.as_target(gpkg)
+    if not L.exists(gpkg):
         raise ExposureFileNotFound(gpkg)
     if method not in METHODS:
         raise RiskError(f"未知的分级方法“{method}”；可用：{', '.join(METHODS)}",
@@ -331,7 +332,7 @@ def assess_county(gpkg, hazards_dir, grid_m: float = 1000, method: str = "fixed"
             "grid_m": float(grid_m), "method": method, "engine": engine, "buildings": len(b),
             "toolkit_version": _version(), "notes": json.dumps(run_notes, ensure_ascii=False)}]),
             "risk_runs", description="风险评估运行记录 / risk assessment runs")
-        rasters = outputs.write_rasters(gpkg.parent / "risk", spec, grid, [h.id for h in ctx.hazards],
+        rasters = outputs.write_rasters(L.side_dir(gpkg) / "risk", spec, grid, [h.id for h in ctx.hazards],
                                         [h.id for h in ctx.hazards if h.is_loss], run_id)
     step()
 

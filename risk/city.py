@@ -24,6 +24,7 @@ import numpy as np
 
 from risk import outputs
 from risk.assess import AssessmentResult, assess_county
+from geodb import layers as L
 
 COUNTY_LAYER = "risk_counties"
 
@@ -41,11 +42,10 @@ class CityAssessment:
 def _building_sums(gpkg: Path, ctx):
     """Per-building inputs of :func:`risk.aggregate.partial_sums`, rebuilt from ``risk_buildings``."""
     import pandas as pd
-    import pyogrio
 
     from risk.compute import lack_of_coping_capacity
 
-    df = pyogrio.read_dataframe(gpkg, layer="risk_buildings", read_geometry=False)
+    df = L.read_dataframe(gpkg, "risk_buildings", read_geometry=False)
     b = pd.DataFrame({"value_cny": df["value_cny"], "residents": df["residents"], "capacity": df["capacity_index"],
                       "floor_area": df["floor_area"], "occupants_day": df["occupants_day"],
                       "occupants_night": df["occupants_night"]})
@@ -68,7 +68,6 @@ def aggregate_counties(gpkg: str | Path, hazards_dir: str | Path, *, method: str
     """``risk_counties`` from ``risk_buildings`` (module doc); returns (frame, breaks)."""
     import geopandas as gpd
     import pandas as pd
-    import pyogrio
 
     from exposure.footprints import STORAGE_CRS, gk_crs_for
     from hazards.registry import classify
@@ -76,18 +75,18 @@ def aggregate_counties(gpkg: str | Path, hazards_dir: str | Path, *, method: str
     from risk.compute import RiskContext
     from risk.hazard_layers import load_hazard_layers, zonal_means
 
-    gpkg = Path(gpkg)
+    gpkg = L.as_target(gpkg)
     stack = load_hazard_layers(hazards_dir)
     ctx = RiskContext.build(stack.hazards, stack.arrays, weights)
     b, res, county_of = _building_sums(gpkg, ctx)
     sums = partial_sums(b, res, county_of, ctx)
-    counties = pyogrio.read_dataframe(gpkg, layer="counties")
+    counties = L.read_dataframe(gpkg, "counties")
     units = gpd.GeoDataFrame({"county_code": counties["code"].astype(str).to_numpy(),
                               "county_name": counties["name"].to_numpy()},
                              geometry=counties.geometry.values, crs=STORAGE_CRS)
     lon0 = float(np.mean(units.total_bounds[[0, 2]]))
     km2 = units.to_crs(gk_crs_for(lon0)).area.to_numpy() / 1e6
-    towns = pyogrio.read_dataframe(gpkg, layer="risk_townships", read_geometry=False)
+    towns = L.read_dataframe(gpkg, "risk_townships", read_geometry=False)
     tcap = pd.Series(towns["capacity_return_index"].to_numpy(), index=towns["township_code"].astype(str).str[:6])
     default_cap = units["county_code"].map(tcap.groupby(level=0).mean()).fillna(0.0).to_numpy()
     means = zonal_means(ctx.arrays, [hz.intensity_layer for hz in ctx.hazards], units)
@@ -102,7 +101,7 @@ def aggregate_counties(gpkg: str | Path, hazards_dir: str | Path, *, method: str
     rows = [{"scope": "counties", "hazard": h, "method": zb.method, "breaks": json.dumps(list(zb.breaks)),
              "right_closed": int(zb.right_closed), "source_zh": zb.source_zh, "source_en": zb.source_en,
              "run_id": run_id} for h, zb in breaks]
-    old = pyogrio.read_dataframe(gpkg, layer="risk_breaks", read_geometry=False)
+    old = L.read_dataframe(gpkg, "risk_breaks", read_geometry=False)
     old = old[old["scope"] != "counties"]
     outputs.write_table(gpkg, pd.concat([old, pd.DataFrame(rows)], ignore_index=True), "risk_breaks",
                         description="风险分级断点 / zoning breaks")

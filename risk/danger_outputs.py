@@ -15,6 +15,7 @@ import numpy as np
 
 from exposure.footprints import STORAGE_CRS
 from risk import threat_zones as tz
+from geodb import layers as L
 
 if TYPE_CHECKING:  # pragma: no cover
     from risk.hidden_dangers import DangerAssessment
@@ -146,7 +147,6 @@ def write_dangers(assessment: DangerAssessment, gpkg: str | Path) -> None:
     """Write ``danger_threat_zones`` (MultiPolygon) and ``danger_remediation`` (Point, ranked) to ``gpkg``,
     replacing earlier runs."""
     import geopandas as gpd
-    from geodb import gpkg as gp
 
     sites = assessment.sites
     cols = [c for c in LIST_COLUMNS if c in sites.columns]
@@ -159,7 +159,7 @@ def write_dangers(assessment: DangerAssessment, gpkg: str | Path) -> None:
     for c in ("rank_county", "rank_township", "priority", "buildings", "schools", "hospitals", "welfare_homes",
               "level"):
         zones[c] = zones[c].astype("int32")
-    gp.write_layer(gpkg, zones, ZONES_LAYER, geometry_type="MultiPolygon", promote_to_multi=True,
+    L.write_layer(gpkg, zones, ZONES_LAYER, geometry_type="MultiPolygon", promote_to_multi=True,
                    description="重点隐患威胁范围 / threat zones of key hidden dangers (census risk dangers)")
-    gp.write_layer(gpkg, pts, LIST_LAYER, geometry_type="Point",
+    L.write_layer(gpkg, pts, LIST_LAYER, geometry_type="Point",
                    description="重点隐患整治清单 / ranked remediation list of key hidden dangers (census risk dangers)")

@@ -18,6 +18,7 @@ import numpy as np
 from exposure.footprints import STORAGE_CRS, gk_crs_for
 from risk import threat_zones as tz
 from risk.errors import RiskError
+from geodb import layers as L
 
 NOT_REJECTED = "census_state IS NULL OR census_state <> 'rejected'"
 KEY_DANGER_KIND = {"geohazard": "landslide", "dyke_weak_section": "dyke_weak_section",
@@ -32,17 +33,13 @@ SITE_COLUMNS = ("danger_uid", "source_layer", "source_id", "census_uuid", "name"
 
 
 def _layers(gpkg: Path) -> set[str]:
-    import pyogrio
-
-    if not Path(gpkg).exists():
+    if not L.exists(gpkg):
         raise FileNotFoundError(2, "找不到县级数据库 / county GeoPackage not found", str(gpkg))
-    return {str(n) for n, _ in pyogrio.list_layers(gpkg)}
+    return set(L.list_layers(gpkg))
 
 
 def _read(gpkg: Path, layer: str):
-    import pyogrio
-
-    df = pyogrio.read_dataframe(gpkg, layer=layer, where=NOT_REJECTED)
+    df = L.read_dataframe(gpkg, layer, where=NOT_REJECTED)
     if df.crs is not None and df.crs.to_epsg() != 4490:
         raise RiskError(f"{gpkg}:{layer} 的坐标系为 {df.crs.to_string()}，应为 EPSG:4490",
                         f"{gpkg}:{layer} is in {df.crs.to_string()}, not EPSG:4490")
@@ -211,7 +208,7 @@ def read_danger_sites(gpkg: str | Path):
     """
     import geopandas as gpd
 
-    gpkg = Path(gpkg)
+    gpkg = L.as_target(gpkg)
     names = _layers(gpkg)
     rows: list[dict] = []
     if "geohazard_site" in names:

@@ -34,6 +34,7 @@ from risk import threat_zones as tz
 from risk.danger_outputs import LIST_LAYER, ZONES_LAYER, write_dangers, write_spreadsheet
 from risk.danger_sites import SITE_COLUMNS, _f, _layers, read_danger_sites
 from risk.errors import RiskError
+from geodb import layers as L
 
 Progress = Callable[[int, int], None]
 
@@ -550,20 +551,18 @@ class DangerAssessment:
 
 
 def _township_names(gpkg: Path, names: set[str]) -> dict[str, str]:
-    import pyogrio
 
     if "townships" not in names:
         return {}
-    t = pyogrio.read_dataframe(gpkg, layer="townships", read_geometry=False)
+    t = L.read_dataframe(gpkg, "townships", read_geometry=False)
     return {str(c): str(n) for c, n in zip(t["code"], t["name"])}
 
 
 def _read_risk_grid(gpkg: Path, names: set[str]):
-    import pyogrio
 
     if "risk_grid" not in names:
         return None
-    g = pyogrio.read_dataframe(gpkg, layer="risk_grid")
+    g = L.read_dataframe(gpkg, "risk_grid")
     return g if len(g) else None
 
 
@@ -696,14 +695,13 @@ def assess_dangers(gpkg: str | Path, hazards_dir: str | Path | None = None, dem:
     """Read the danger sites, exposure and (when there) ``risk_grid`` of ``gpkg``; assess them all."""
     from exposure.buildings import load_exposure
 
-    gpkg = Path(gpkg)
+    gpkg = L.as_target(gpkg)
     names = _layers(gpkg)
     sites = read_danger_sites(gpkg)
     lon0 = float(np.mean(sites.geometry.x)) if len(sites) else 120.0
     if not len(sites) and "townships" in names:
-        import pyogrio
 
-        t = pyogrio.read_dataframe(gpkg, layer="townships")
+        t = L.read_dataframe(gpkg, "townships")
         lon0 = float(t.geometry.union_all().centroid.x)
     ctx, arrays = load_zone_context(lon0, hazards_dir, dem)
     exp = load_exposure(gpkg)

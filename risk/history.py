@@ -32,6 +32,7 @@ import numpy as np
 from exposure.footprints import STORAGE_CRS
 from risk.errors import RiskError
 from risk.registry import RISK_HAZARDS
+from geodb import layers as L
 
 FIRST_YEAR, LAST_YEAR = 1978, 2020
 EVENT_FIRST_YEAR = 1949
@@ -102,23 +103,20 @@ CPI = PriceIndex(
 # Reading
 
 def _layers(gpkg: Path) -> set[str]:
-    import pyogrio
-
-    if not Path(gpkg).exists():
+    if not L.exists(gpkg):
         raise FileNotFoundError(2, "找不到县级数据库 / county GeoPackage not found", str(gpkg))
-    return {str(n) for n, _ in pyogrio.list_layers(gpkg)}
+    return set(L.list_layers(gpkg))
 
 
 def read_annual(gpkg: str | Path):
     """``disaster_annual`` rows (not rejected) with numeric columns and ``direct_loss_2020`` (万元)."""
     import pandas as pd
-    import pyogrio
 
-    gpkg = Path(gpkg)
+    gpkg = L.as_target(gpkg)
     if "disaster_annual" not in _layers(gpkg):
         raise RiskError(f"{gpkg} 中没有 disaster_annual 表；请先导入历史灾害年度统计",
                         f"{gpkg} has no disaster_annual table; import the annual disaster statistics first")
-    df = pyogrio.read_dataframe(gpkg, layer="disaster_annual", where=NOT_REJECTED, read_geometry=False)
+    df = L.read_dataframe(gpkg, "disaster_annual", where=NOT_REJECTED, read_geometry=False)
     return prepare_annual(pd.DataFrame(df))
 
 
@@ -302,13 +300,12 @@ def weights_dict(weights_df) -> dict[str, float]:
 # Events
 
 def read_events(gpkg: str | Path):
-    import pyogrio
 
-    gpkg = Path(gpkg)
+    gpkg = L.as_target(gpkg)
     if "disaster_event" not in _layers(gpkg):
         raise RiskError(f"{gpkg} 中没有 disaster_event 图层；请先导入历史重大灾害事件",
                         f"{gpkg} has no disaster_event layer; import the major disaster events first")
-    return pyogrio.read_dataframe(gpkg, layer="disaster_event", where=NOT_REJECTED)
+    return L.read_dataframe(gpkg, "disaster_event", where=NOT_REJECTED)
 
 
 def _affected_codes(v: Any) -> list[str]:
@@ -559,22 +556,21 @@ class HistoryResult:
 
 def assess_history(gpkg: str | Path, n_events: int = 10) -> HistoryResult:
     """Trends, weights, largest events and the model comparison for a county GeoPackage."""
-    import pyogrio
 
-    gpkg = Path(gpkg)
+    gpkg = L.as_target(gpkg)
     names = _layers(gpkg)
     annual = read_annual(gpkg)
     notes = []
     if not len(annual):
         notes.append("disaster_annual 没有 1978—2020 年的有效记录 / no valid 1978–2020 rows in disaster_annual")
     series = county_series(annual)
-    townships = pyogrio.read_dataframe(gpkg, layer="townships") if "townships" in names else None
+    townships = L.read_dataframe(gpkg, "townships") if "townships" in names else None
     events = read_events(gpkg) if "disaster_event" in names else None
     if events is None:
         notes.append("没有 disaster_event 图层 / no disaster_event layer")
     risk_t = None
     if "risk_townships" in names:
-        risk_t = pyogrio.read_dataframe(gpkg, layer="risk_townships", read_geometry=False)
+        risk_t = L.read_dataframe(gpkg, "risk_townships", read_geometry=False)
     else:
         notes.append("没有 risk_townships 图层（尚未运行 census risk assess），只列出记录损失 / no risk_townships "
                      "layer (census risk assess not run): recorded losses only")
@@ -592,27 +588,26 @@ def write_history(result: HistoryResult, gpkg: str | Path, out_dir: str | Path |
     """Layers ``history_trends``, ``history_weights`` (tables), ``history_comparison``, ``history_events``
     (MultiPolygon) into ``gpkg`` (replacing earlier runs) and one CSV of each into ``out_dir``."""
     import pandas as pd
-    from geodb import gpkg as gp
 
-    gpkg = Path(gpkg)
-    gp.write_layer(gpkg, result.trends, TRENDS_LAYER,
+    gpkg = L.as_target(gpkg)
+    L.write_layer(gpkg, result.trends, TRENDS_LAYER,
                    description="历史灾害趋势（Mann–Kendall、Theil–Sen）/ historical trends (census risk history)")
-    gp.write_layer(gpkg, result.weights, WEIGHTS_LAYER,
+    L.write_layer(gpkg, result.weights, WEIGHTS_LAYER,
                    description="各灾种损失占比（综合风险权重建议）/ loss shares as weights (census risk history)")
     comp = result.comparison
     ints = [c for c in comp.columns if c.endswith("_flag") or c in ("flag", "years_recorded")]
     comp = comp.copy()
     for c in ints:
         comp[c] = comp[c].astype("int32")
-    gp.write_layer(gpkg, comp[comp.geometry.notna()] if comp.geometry.notna().any() else comp, COMPARISON_LAYER,
+    L.write_layer(gpkg, comp[comp.geometry.notna()] if comp.geometry.notna().any() else comp, COMPARISON_LAYER,
                    geometry_type="MultiPolygon", promote_to_multi=True,
                    description="模型期望年损失与历史记录对比 / modelled vs recorded annual losses (census risk history)")
     if result.have_model and result.agreement is not None and len(result.agreement):
-        gp.write_layer(gpkg, result.agreement, AGREEMENT_LAYER,
+        L.write_layer(gpkg, result.agreement, AGREEMENT_LAYER,
                        description="各灾种模型与记录的一致性 / model–record agreement per hazard (census risk history)")
     ev = result.events
     if len(ev):
-        gp.write_layer(gpkg, ev[ev.geometry.notna()], EVENTS_LAYER, geometry_type="MultiPolygon", promote_to_multi=True,
+        L.write_layer(gpkg, ev[ev.geometry.notna()], EVENTS_LAYER, geometry_type="MultiPolygon", promote_to_multi=True,
                        description="最大历史灾害事件 / largest historical events (census risk history)")
     files: dict[str, Path] = {}
     if out_dir is not None:

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from exposure.footprints import STORAGE_CRS
-from geodb import gpkg as gp
 from risk.grid import GridSpec
 from risk.registry import RISK_HAZARD_IDS
+from geodb import layers as L
 
 LAYERS = ("risk_buildings", "risk_grid", "risk_townships", "risk_villages", "risk_breaks", "risk_runs")
 LOSS_NODATA = -9999.0
@@ -52,12 +52,12 @@ def write_features(path: Path, gdf, layer: str, geometry_type: str, *, append: b
         gdf = gdf.to_crs(STORAGE_CRS)
     gdf = gdf.copy()
     _ints(gdf, level_columns(gdf) + [c for c in ("buildings",) if c in gdf.columns])
-    gp.write_layer(path, gdf, layer, geometry_type=geometry_type, append=append, description=description,
+    L.write_layer(path, gdf, layer, geometry_type=geometry_type, append=append, description=description,
                    promote_to_multi=(geometry_type == "MultiPolygon"))
 
 
 def write_table(path: Path, df, layer: str, description: str | None = None) -> None:
-    gp.write_layer(path, df, layer, description=description)
+    L.write_layer(path, df, layer, description=description)
 
 
 def clean_rasters(directory: Path) -> None:
