@@ -499,20 +499,22 @@ def review_record(gpkg_path: str | Path, record_uuid: str, *, state: str, note: 
         raise CountyError(f"审核结果“{state}”无效，应为 approved、rejected 或 received",
                           f"review state '{state}' is not approved, rejected or received")
     with open_county(gpkg_path) as db:
-        rec = db.record(record_uuid)
-        if rec is None:
-            raise CountyError(f"没有记录 {record_uuid}", f"no record {record_uuid}")
-        if state == "approved" and rec["has_conflict"]:
-            raise CountyError("该记录有未解决的冲突，请先用 census county resolve 选定版本",
-                              "the record has an open conflict; resolve it first (census county resolve)")
-        if state == "approved" and not rec["valid"]:
-            raise CountyError("该记录的当前版本有问题，不能审核通过；请退回乡镇修改",
-                              "the record's current version has issues and cannot be approved; send it back")
-        if state == "received" and not rec["valid"]:
-            state = "has_issues"
-        spec = db.layer_specs()[rec["form_id"]]
-        at = utc_now()
+        # read, check and write under the write lock: a reviewer or an import working at the same time
+        # cannot change the record between what this one saw and what it writes (no lost update)
         with db.transaction():
+            rec = db.record(record_uuid)
+            if rec is None:
+                raise CountyError(f"没有记录 {record_uuid}", f"no record {record_uuid}")
+            if state == "approved" and rec["has_conflict"]:
+                raise CountyError("该记录有未解决的冲突，请先用 census county resolve 选定版本",
+                                  "the record has an open conflict; resolve it first (census county resolve)")
+            if state == "approved" and not rec["valid"]:
+                raise CountyError("该记录的当前版本有问题，不能审核通过；请退回乡镇修改",
+                                  "the record's current version has issues and cannot be approved; send it back")
+            if state == "received" and not rec["valid"]:
+                state = "has_issues"
+            spec = db.layer_specs()[rec["form_id"]]
+            at = utc_now()
             db.update_records([{"record_uuid": record_uuid, "review_state": state, "review_note": note,
                                 "reviewed_by": actor or _actor(), "updated_at": at}])
             db.set_feature_state(spec, [(state, rec["has_conflict"], rec["feature_fid"])])
@@ -535,33 +537,35 @@ def resolve_conflict(gpkg_path: str | Path, record_uuid: str, *, keep: str, note
     from schemas.validator import DivisionRegister, ValidationContext, Validator
 
     with open_county(gpkg_path) as db:
-        open_ = [c for c in db.conflicts(status="open") if c["record_uuid"] == record_uuid]
-        conflict = open_[0] if open_ else None
-        if conflict is None:
-            raise CountyError(f"记录 {record_uuid} 没有未解决的冲突", f"record {record_uuid} has no open conflict")
-        tips = json.loads(conflict["revision_ids"])
-        if keep not in tips:
-            raise CountyError(f"版本 {keep} 不是该冲突的版本之一：{', '.join(tips)}",
-                              f"{keep} is not one of the conflicting versions: {', '.join(tips)}")
-        rev = db.revision(keep)
-        if forms is None:
-            from schemas.catalogue import all_forms
-            forms = all_forms()
-        spec = db.layer_specs()[rev["form_id"]]
-        ctx = ValidationContext(county_code=db.county,
-                                divisions=DivisionRegister(frozenset(db.townships()), frozenset(db.villages())),
-                                boundary=db.boundary(), report_unknown_fields=False)
-        data = json.loads(rev["content"])["data"]
-        result = Validator(forms[rev["form_id"]], ctx).validate_many([data])[0]
-        flat = Flattener(spec)
-        row = flat.row(result.record)
-        valid = int(rev["valid"])
-        state = "received" if valid else "has_issues"
-        if spec.geometry_type:
-            row = [gp.encode(geojson_to_shapes([flat.geometry(result.record)]))[0]] + row
-        at = utc_now()
-        others = [t for t in tips if t != keep]
+        # under the write lock from the first read: two reviewers settling the same conflict at once
+        # cannot both win (the second finds it resolved)
         with db.transaction():
+            open_ = [c for c in db.conflicts(status="open") if c["record_uuid"] == record_uuid]
+            conflict = open_[0] if open_ else None
+            if conflict is None:
+                raise CountyError(f"记录 {record_uuid} 没有未解决的冲突", f"record {record_uuid} has no open conflict")
+            tips = json.loads(conflict["revision_ids"])
+            if keep not in tips:
+                raise CountyError(f"版本 {keep} 不是该冲突的版本之一：{', '.join(tips)}",
+                                  f"{keep} is not one of the conflicting versions: {', '.join(tips)}")
+            rev = db.revision(keep)
+            if forms is None:
+                from schemas.catalogue import all_forms
+                forms = all_forms()
+            spec = db.layer_specs()[rev["form_id"]]
+            ctx = ValidationContext(county_code=db.county,
+                                    divisions=DivisionRegister(frozenset(db.townships()), frozenset(db.villages())),
+                                    boundary=db.boundary(), report_unknown_fields=False)
+            data = json.loads(rev["content"])["data"]
+            result = Validator(forms[rev["form_id"]], ctx).validate_many([data])[0]
+            flat = Flattener(spec)
+            row = flat.row(result.record)
+            valid = int(rev["valid"])
+            state = "received" if valid else "has_issues"
+            if spec.geometry_type:
+                row = [gp.encode(geojson_to_shapes([flat.geometry(result.record)]))[0]] + row
+            at = utc_now()
+            others = [t for t in tips if t != keep]
             db.set_aside(others)
             db.update_conflict(conflict["id"], {"status": "resolved", "resolved_at": at, "updated_at": at,
                                                 "resolved_by": actor or _actor(),

@@ -471,7 +471,9 @@ class Importer:
                             sequence=prep.sequence, revisions=len(prep.revs))
         self.pending.append(res)
         if prep.rejection is None:
-            # a duplicate is answered before anything else (no copy, no merge)
+            # a duplicate is answered before anything else (no copy, no merge) — asked under the write lock,
+            # so that a second importer working at the same time cannot accept the same package in between
+            self.db.begin()
             dup = self.db.accepted_package(prep.sha256)
             if dup is not None:
                 with self.db.savepoint():

@@ -136,13 +136,65 @@ def _forms() -> tuple:
     return tuple(out.items())
 
 
-def init_county(tmp: Path, *, n_per_township: int = 10, deadline: str | None = None) -> Path:
+def init_county(tmp: Path, *, n_per_township: int = 10, deadline: str | None = None, url: str | None = None):
+    """A county geodatabase: ``tmp/county/county.gpkg``, or the PostGIS database at ``url``."""
     from sync.county import init_county as _init
 
     sample = make_sample(tmp / "sample", n_per_township)
-    gpkg = tmp / "county" / "county.gpkg"
+    gpkg = url or tmp / "county" / "county.gpkg"
     _init(gpkg, county=COUNTY, sample=sample, deadline=deadline, forms=forms())
     return gpkg
+
+
+# -- either backend: a county is a GeoPackage Path or a PostGIS URL (str) --------------------------------
+def is_pg(county) -> bool:
+    from geodb.target import is_server
+    return is_server(county)
+
+
+def side(county) -> Path:
+    """The folder of the county's side files (keys, received/, quarantine/)."""
+    from geodb.target import anchor_path
+    return anchor_path(county).parent
+
+
+def keys_file(county) -> Path:
+    from geodb.target import anchor_path
+    from sync.keys import keys_path_for
+    return keys_path_for(anchor_path(county))
+
+
+def _db_errors() -> tuple:
+    import sqlite3
+
+    import psycopg
+    return (sqlite3.DatabaseError, psycopg.Error)
+
+
+DB_ERRORS = _db_errors()
+
+
+def drop_trigger_sql(county, name: str) -> str:
+    """SQL that removes the named append-only guard (PostgreSQL names the table a trigger is on)."""
+    return f"DROP TRIGGER {name} ON census_audit" if is_pg(county) else f"DROP TRIGGER {name}"
+
+
+def execute(county, *statements: str) -> None:
+    """Run SQL behind the tool's back (a tamperer with the file or a database login), committed."""
+    if is_pg(county):
+        import psycopg
+        with psycopg.connect(county, autocommit=True) as conn:
+            for sql in statements:
+                conn.execute(sql)
+        return
+    import sqlite3
+    conn = sqlite3.connect(county)
+    try:
+        for sql in statements:
+            conn.execute(sql)
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def import_(gpkg: Path, paths, **kw):
@@ -165,16 +217,16 @@ DATA_TABLES = ("census_records", "census_revisions", "census_conflicts", "census
 
 
 def checksums(gpkg: Path, tables=DATA_TABLES) -> dict[str, str]:
-    from geodb.county import CountyDB
+    from geodb.target import open_county
 
-    with CountyDB.open(gpkg, readonly=True) as db:
+    with open_county(gpkg, readonly=True) as db:
         return db.table_checksums(tables)
 
 
 def all_checksums(gpkg: Path) -> dict[str, str]:
-    from geodb.county import CountyDB
+    from geodb.target import open_county
 
-    with CountyDB.open(gpkg, readonly=True) as db:
+    with open_county(gpkg, readonly=True) as db:
         return db.table_checksums()
 
 
@@ -183,6 +235,11 @@ def sha256(path: Path) -> str:
 
 
 def rows(gpkg: Path, sql: str, params=()) -> list[tuple]:
+    """Rows of a read-only query (``?`` placeholders, SQL both databases speak)."""
+    if is_pg(gpkg):
+        import psycopg
+        with psycopg.connect(gpkg) as conn:
+            return [tuple(r) for r in conn.execute(sql.replace("?", "%s"), params).fetchall()]
     import sqlite3
     conn = sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True)
     try:
@@ -192,9 +249,9 @@ def rows(gpkg: Path, sql: str, params=()) -> list[tuple]:
 
 
 def ledger(gpkg: Path) -> list[dict]:
-    from geodb.county import CountyDB
+    from geodb.target import open_county
 
-    with CountyDB.open(gpkg, readonly=True) as db:
+    with open_county(gpkg, readonly=True) as db:
         return db.ledger()
 
 
@@ -237,9 +294,20 @@ def jsonl(revisions: list[dict]) -> bytes:
     return ("\n".join(canonical_json(r) for r in revisions) + "\n").encode("utf-8")
 
 
-def copy_county(template: Path, dest_dir: Path) -> Path:
+def copy_county(template, dest_dir: Path, *, url: str | None = None):
+    """A copy of the template county: a file copy, or a new PostGIS database made from the template's
+    (``url``: the new database's URL, on the same server)."""
     import shutil
 
+    if url is not None:
+        import psycopg
+        base, name = url.rsplit("/", 1)
+        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template.rsplit("/", 1)[1]}"')
+        keys_file(url).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(keys_file(template), keys_file(url))
+        return url
     dest_dir.mkdir(parents=True, exist_ok=True)
     gpkg = dest_dir / "county.gpkg"
     shutil.copy(template, gpkg)
@@ -267,7 +335,7 @@ def assert_rejected(gpkg: Path, path: Path, reason: str | tuple, **kw):
     assert checksums(gpkg) == before, "county data changed by a rejected package"
     led = ledger(gpkg)
     assert len(led) == n_ledger + 1 and led[-1]["outcome"] == "rejected" and led[-1]["reason_code"] == res.reason_code
-    qdir = gpkg.parent / "quarantine"
+    qdir = side(gpkg) / "quarantine"
     stem = f"{res.sha256[:12]}_{Path(path).name}" if res.sha256 else Path(path).name
     reason_file = qdir / (stem + ".reason.txt")
     assert reason_file.is_file() and res.reason_code in reason_file.read_text(encoding="utf-8")

@@ -2,10 +2,10 @@
 
 import json
 import os
-import sqlite3
 import stat
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from census_cli.cmd_county import county as county_group
@@ -27,12 +27,20 @@ def run(*args):
     return CliRunner().invoke(cli, list(map(str, args)), catch_exceptions=False)
 
 
-def test_county_commands_end_to_end(tmp_path):
+@pytest.fixture(params=("gpkg", "postgis"))
+def target(request, tmp_path):
+    """Where `census county init` puts the county: a new file, or an empty PostGIS database."""
+    if request.param == "gpkg":
+        return tmp_path / "c" / "county.gpkg"
+    return request.getfixturevalue("pg_url")
+
+
+def test_county_commands_end_to_end(tmp_path, target):
     sample = kit.make_sample(tmp_path / "sample")
-    gpkg = tmp_path / "c" / "county.gpkg"
+    gpkg = target
     r = run("county", "init", "--gpkg", gpkg, "--county", kit.COUNTY, "--sample", sample, "--deadline", "2021-06-30")
     assert r.exit_code == 0, r.output
-    keys = tmp_path / "c" / "county.gpkg.keys.json"
+    keys = kit.keys_file(gpkg)
     assert stat.S_IMODE(os.stat(keys).st_mode) == 0o600
     r = run("county", "init", "--gpkg", gpkg, "--county", kit.COUNTY, "--sample", sample)
     assert r.exit_code == 1 and "已存在" in r.output and "already exists" in r.output
@@ -58,7 +66,7 @@ def test_county_commands_end_to_end(tmp_path):
     assert r.exit_code == 3, r.output
     lines = [x for x in r.output.splitlines() if x.split(" ")[0] in ("接收/accepted", "拒收/rejected", "重复/duplicate")]
     assert [x.split(" ")[0] for x in lines] == ["接收/accepted", "拒收/rejected", "重复/duplicate"]
-    assert (tmp_path / "c" / "quarantine").is_dir()
+    assert (kit.side(gpkg) / "quarantine").is_dir()
     r = run("county", "import", "--gpkg", gpkg, good, "--json")
     assert r.exit_code == 0
     assert json.loads(r.output)["duplicates"] == 1
@@ -81,11 +89,8 @@ def test_county_commands_end_to_end(tmp_path):
 
     r = run("county", "verify", "--gpkg", gpkg)
     assert r.exit_code == 0, r.output
-    conn = sqlite3.connect(gpkg)
-    conn.execute("DROP TRIGGER census_audit_no_update")
-    conn.execute("UPDATE census_audit SET actor='nobody' WHERE seq=1")
-    conn.commit()
-    conn.close()
+    kit.execute(gpkg, kit.drop_trigger_sql(gpkg, "census_audit_no_update"),
+                "UPDATE census_audit SET actor='nobody' WHERE seq=1")
     r = run("county", "verify", "--gpkg", gpkg)
     assert r.exit_code == 1
     assert "审计日志第 1 条" in r.output and "audit row 1" in r.output and "AUDIT_HASH" in r.output

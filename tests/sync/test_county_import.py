@@ -2,7 +2,8 @@
 
 import json
 import math
-import sqlite3
+
+import pytest
 
 from sync.county import county_status, issue_feedback, verify_county
 from sync.package import load_feedback
@@ -171,19 +172,12 @@ def test_audit_row_edited_found_by_verify(county, tmp_path):
     path = dev.export(tmp_path / "out")
     kit.import_(county, [path])
     assert verify_county(county).ok
-    conn = sqlite3.connect(county)
     # the append-only triggers stop a casual edit ...
-    try:
-        conn.execute("UPDATE census_audit SET actor='someone' WHERE seq=2")
-        edited = True
-    except sqlite3.DatabaseError:
-        edited = False
-    assert not edited
+    with pytest.raises(kit.DB_ERRORS):
+        kit.execute(county, "UPDATE census_audit SET actor='someone' WHERE seq=2")
     # ... so an attacker drops them first, then edits a row
-    conn.execute("DROP TRIGGER census_audit_no_update")
-    conn.execute("UPDATE census_audit SET detail=replace(detail, '\"township\"', '\"townshiq\"') WHERE action='enrol'")
-    conn.commit()
-    conn.close()
+    kit.execute(county, kit.drop_trigger_sql(county, "census_audit_no_update"),
+                "UPDATE census_audit SET detail=replace(detail, '\"township\"', '\"townshiq\"') WHERE action='enrol'")
     rep = verify_county(county)
     codes = {f.code for f in rep.findings}
     assert {"AUDIT_HASH", "AUDIT_TRIGGER"} <= codes
@@ -196,10 +190,7 @@ def test_ledger_and_revision_tampering_found_by_verify(county, tmp_path):
     kit.import_(county, [dev.export(tmp_path / "out")])
 
     def tamper(sql):
-        c = sqlite3.connect(county)
-        c.execute(sql)
-        c.commit()
-        c.close()
+        kit.execute(county, sql)
         return {f.code for f in verify_county(county).findings}
 
     assert "REVISION_CONTENT" in tamper("UPDATE census_revisions SET content=replace(content, '\"floors\":2', "
@@ -282,8 +273,8 @@ def test_group_commit_keeps_each_package_atomic(county, tmp_path):
     assert kit.rows(county, "SELECT count(*) FROM census_revisions")[0][0] == 9
     assert kit.rows(county, "SELECT count(*) FROM rural_house")[0][0] == 9
     assert [r["outcome"] for r in kit.ledger(county)] == ["accepted", "rejected", "accepted"]
-    assert not list((county.parent / "received").glob(f"*{p2.name}"))
-    assert list((county.parent / "quarantine").glob(f"*{p2.name}.reason.txt"))
+    assert not list((kit.side(county) / "received").glob(f"*{p2.name}"))
+    assert list((kit.side(county) / "quarantine").glob(f"*{p2.name}.reason.txt"))
     assert verify_county(county).ok
 
 

@@ -145,7 +145,7 @@ def test_zip_slip(county, tmp_path, evil):
         zf.writestr(evil, b'{"x": 1}\n')
     res = kit.assert_rejected(county, path, "zip_slip")
     assert "包外" in res.message_zh and "outside" in res.message_en
-    assert not (tmp_path / "evil.jsonl").exists() and not (county.parent.parent / "evil.jsonl").exists()
+    assert not (tmp_path / "evil.jsonl").exists() and not (kit.side(county).parent / "evil.jsonl").exists()
 
 
 def test_oversized_package(county, tmp_path):
