@@ -84,3 +84,12 @@ def open_county(target: str | os.PathLike, *, readonly: bool = False):
         return PgCountyDB.open(str(target), readonly=readonly)
     from .county import CountyDB
     return CountyDB.open(target, readonly=readonly)
+
+
+def open_city(target: str | os.PathLike, *, readonly: bool = False):
+    """Open a city geodatabase of either kind (see :class:`geodb.city.CityDB`)."""
+    if is_server(target):
+        from .pg_city import PgCityDB
+        return PgCityDB.open(str(target), readonly=readonly)
+    from .city import CityDB
+    return CityDB.open(target, readonly=readonly)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from geodb.target import open_county
-from geodb.county import CountyDB, actor_name
+from geodb.county import actor_name
 from geodb.county_upward import approvable_records, approve_all, review_counts
 
 from .county import CountyError

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from geodb.city import CityDB, CityDivisions, create_city_gpkg
+from geodb import target as T
+from geodb.target import anchor_path, display_name, is_server, open_city
 
 from . import keys as K
 from .county import (Finding, VerifyReport, archive_findings, audit_findings, missing_ledger_findings,
@@ -176,9 +178,11 @@ def init_city(gpkg_path: str | Path, *, city: str, sample_root: str | Path | Non
     city = normalise_city(city)
     if (sample_root is None) == (boundaries is None):
         raise CityError("请给出 --sample-root 或 --boundaries 之一", "give exactly one of --sample-root or --boundaries")
-    gpkg_path = Path(gpkg_path)
-    if gpkg_path.exists():
-        raise CityError(f"{gpkg_path} 已存在，不会覆盖", f"{gpkg_path} already exists and will not be overwritten")
+    target = gpkg_path
+    gpkg_path = anchor_path(target)
+    if T.exists(target) or (not is_server(target) and gpkg_path.exists()):
+        shown = display_name(target)
+        raise CityError(f"{shown} 已存在，不会覆盖", f"{shown} already exists and will not be overwritten")
     keys_path = K.keys_path_for(gpkg_path)
     if keys_path.exists():
         raise CityError(f"密钥文件 {keys_path} 已存在：请先移走", f"key file {keys_path} already exists: move it away first")
@@ -191,13 +195,18 @@ def init_city(gpkg_path: str | Path, *, city: str, sample_root: str | Path | Non
     K.save_county_keys(keys, keys_path)
     try:
         forms = dict(forms) if forms is not None else all_forms()
-        create_city_gpkg(gpkg_path, city=city, city_name=name, divisions=divisions, forms=forms, at=utc_now(),
+        if is_server(target):
+            from geodb.pg_city import create_city_pg as create
+        else:
+            create = create_city_gpkg
+        create(target, city=city, city_name=name, divisions=divisions, forms=forms, at=utc_now(),
                          settings={"city_sign_public_key": keys.sign_public_b64,
                                    "city_encrypt_public_key": keys.encrypt_public_b64})
     except BaseException:
         keys_path.unlink(missing_ok=True)
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            Path(str(gpkg_path) + suffix).unlink(missing_ok=True)
+        if not is_server(target):
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                Path(str(gpkg_path) + suffix).unlink(missing_ok=True)
         raise
     return CityInitResult(gpkg_path, keys_path, city, name, len(divisions.counties), len(divisions.townships),
                           len(divisions.villages), len(forms))
@@ -216,7 +225,7 @@ def enrol_county(gpkg_path: str | Path, county_keys: str | Path, *, out: str | P
     """Register a county's signing key (from its ``COUNTY.gpkg.keys.json`` — only the public part is
     used — or a public-key file) and write the city enrolment the county needs to report up."""
     pub = read_county_public(county_keys)
-    with CityDB.open(gpkg_path) as db:
+    with open_city(gpkg_path) as db:
         if not county_in_city(pub.county, db.city):
             raise CityError(f"县 {pub.county} 不属于本市 {db.city}，不能登记", f"county {pub.county} is not within city {db.city}")
         counties = db.counties()
@@ -247,7 +256,7 @@ def _pct(a: float, b: float) -> float | None:
 def city_status(gpkg_path: str | Path) -> dict:
     """Per county: enrolment, packages, the county's own completeness and approval (from its latest
     ledger summary) and what the city holds (records, townships reporting, open conflicts)."""
-    with CityDB.open(gpkg_path, readonly=True) as db:
+    with open_city(gpkg_path, readonly=True) as db:
         counties = db.counties()
         enrolled = {c["county"]: c for c in db.enrolled_counties()}
         ledger = db.ledger_counts()
@@ -293,8 +302,8 @@ def verify_city(gpkg_path: str | Path, *, check_archive: bool = True) -> VerifyR
     re-hashed; records, conflicts and feature layers consistent."""
     findings: list[Finding] = []
     add = findings.append
-    gpkg_path = Path(gpkg_path)
-    with CityDB.open(gpkg_path, readonly=True) as db:
+    with open_city(gpkg_path, readonly=True) as db:
+        gpkg_path = db.path
         chain, by_ledger = audit_findings(db, add)
         ledger = db.ledger()
         digests = db.package_revision_digests()

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from geodb import gpkg as gp
+from geodb.target import anchor_path, open_city
 from geodb.city import CITY_RECORD_STATE, CityDB
 from geodb.county import Flattener, LayerSpec, geojson_to_shapes
 
@@ -372,11 +373,11 @@ def import_upward(gpkg_path: str | Path, packages: Sequence[str | Path], *, keys
 
     from .city import city_keys
 
-    gpkg_path = Path(gpkg_path)
+    target, gpkg_path = gpkg_path, anchor_path(gpkg_path)
     forms = dict(forms) if forms is not None else all_forms()
     results: list[CityPackageResult] = []
     touched: set[str] = set()
-    with CityDB.open(gpkg_path) as db:
+    with open_city(target) as db:
         keys = city_keys(db, keys_path)
         specs = db.ensure_layers(forms.values())
         importer = CityImporter(db, specs)

@@ -652,7 +652,6 @@ def export_approved(county_gpkg: str | os.PathLike, out_dir: str | os.PathLike, 
     ``receipt``: the city's latest receipt — approved records the city confirms holding are left out.
     """
     from geodb import county_upward as CU
-    from geodb.county import CountyDB
 
     if forms is None:
         from schemas.catalogue import all_forms
