@@ -4,7 +4,8 @@ Per county: sample (real boundary, generated content) → county geodatabase →
 import → bulk approval → the city's enrolment → the first upward package. Then the city imports them
 all; the counties' reviewers settle their conflicts and approve, and send a second, incremental package
 (with the city's receipt, so nothing the city holds is sent again); the city imports that, checks
-itself, merges the hazard layers, assesses the whole city on one grid and draws the zoning maps.
+itself, merges the hazard layers, assesses the whole city on one grid, draws the zoning maps and writes
+the city report (``city_report.pdf``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
@@ -28,6 +29,19 @@ def huludao_counties() -> dict[str, str]:
     gdf = shipped_boundaries()
     rows = gdf[(gdf["level"] == "county") & (gdf["parent"].astype(str) == CITY)].sort_values("adcode")
     return dict(zip(rows["adcode"].astype(str), rows["name"].astype(str)))
+
+
+def _pick_counties(codes: Sequence[str] | None) -> dict[str, str]:
+    allc = huludao_counties()
+    if not codes:
+        return allc
+    unknown = [c for c in codes if c not in allc]
+    if unknown:
+        from schemas.errors import CensusError
+
+        raise CensusError(f"{', '.join(unknown)} 不是葫芦岛市的县级行政区；可选：{', '.join(allc)}",
+                          f"{', '.join(unknown)} are not county-level units of 葫芦岛市; choose from {', '.join(allc)}")
+    return {c: allc[c] for c in allc if c in set(codes)}
 
 
 def _county_step(code: str, name: str, d: Path, buildings: int, seed: int, resolution: float) -> dict:
@@ -49,13 +63,16 @@ def _county_step(code: str, name: str, d: Path, buildings: int, seed: int, resol
 
 
 def run_city_demo(out: str | Path, *, buildings: int = 300, seed: int = 2020, resolution: float = 0.005,
-                  grid_m: float = 1000.0, dpi: int = 200, workers: int = 1,
+                  grid_m: float = 1000.0, dpi: int = 200, workers: int = 1, counties: Sequence[str] | None = None,
                   log: Callable[[str], None] = lambda s: None) -> dict:
     """Run the city flow into ``out`` (module doc); returns the summary written to ``city_demo_summary.json``.
-    ``workers`` > 1 runs the six counties' own steps in that many processes (they are independent)."""
+    ``workers`` > 1 runs the six counties' own steps in that many processes (they are independent).
+    ``counties`` (codes) runs only those of the six, for a quicker run: the city keeps its whole outline, but
+    its divisions, assessment and maps cover only those counties (as when the others have not reported)."""
     from census_cli.cmd_demo import _resolve_conflicts_keep_latest
     from hazards.mosaic import mosaic_hazards
     from mapping.city import city_zoning_map
+    from mapping.city_report import make_city_report
     from mapping.fonts import use_cjk_font
     from mapping.layout import save_figure
     from risk.city import assess_city
@@ -75,7 +92,7 @@ def run_city_demo(out: str | Path, *, buildings: int = 300, seed: int = 2020, re
             shutil.rmtree(out / d, ignore_errors=True)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    counties = huludao_counties()
+    counties = _pick_counties(counties)
 
     t = time.perf_counter()
     jobs = [(code, name, out / "counties" / code, buildings, seed, resolution) for code, name in counties.items()]
@@ -135,6 +152,11 @@ def run_city_demo(out: str | Path, *, buildings: int = 300, seed: int = 2020, re
         plt.close(fig)
     timings["maps"] = time.perf_counter() - t
 
+    t = time.perf_counter()
+    report = make_city_report(city_gpkg, out / "city_report.pdf")
+    log(f"  市级报告 {report.path}：{report.pages} 页，{report.maps} 幅图，{report.tables} 张表 / city report written")
+    timings["report"] = time.perf_counter() - t
+
     summary = {
         "out": str(out), "city": CITY, "city_name": init.city_name, "buildings_per_county": buildings,
         "resolution_deg": resolution, "grid_m": grid_m, "counties": county_rows,
@@ -146,7 +168,8 @@ def run_city_demo(out: str | Path, *, buildings: int = 300, seed: int = 2020, re
         "assessment": {"summary_zh": assessed.assessment.summary_zh, "summary_en": assessed.assessment.summary_en,
                        "buildings": assessed.assessment.buildings, "cells": assessed.assessment.cells,
                        "townships": assessed.assessment.townships, "counties": assessed.counties},
-        "maps": maps, "seconds": {k: round(v, 1) for k, v in {**timings, "total": time.perf_counter() - t0}.items()},
+        "maps": maps, "report": {"path": str(report.path), "pages": report.pages, "maps": report.maps,
+                                 "tables": report.tables}, "seconds": {k: round(v, 1) for k, v in {**timings, "total": time.perf_counter() - t0}.items()},
     }
     (out / "city_demo_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str),
                                                 encoding="utf-8")
@@ -163,20 +186,26 @@ def run_city_demo(out: str | Path, *, buildings: int = 300, seed: int = 2020, re
 @click.option("--seed", default=2020, show_default=True, type=int, help="随机种子 / random seed.")
 @click.option("--workers", default=None, type=click.IntRange(min=1),
               help="并行处理各县的进程数（默认按 CPU）/ processes for the counties' own steps (default: CPUs).")
+@click.option("--counties", "county_codes", default=None,
+              help="只演示这些县（逗号分隔的代码，默认六个全部）/ only these counties, comma-separated codes (default: all six).")
 @handle_errors
-def demo(out_dir: str, buildings: int, resolution: float, grid_m: float, seed: int, workers: int | None) -> None:
-    """葫芦岛市六县（市、区）逐级上报与全市区划演示 / The six Huludao counties report up; the city is zoned.
+def demo(out_dir: str, buildings: int, resolution: float, grid_m: float, seed: int, workers: int | None,
+         county_codes: str | None) -> None:
+    """葫芦岛市六县（市、区）逐级上报与全市区划演示 / The six Huludao counties report up; the city is zoned
+    and its report written (maps/, city_report.pdf, city_demo_summary.json).
 
     \b
     Example:
       census city demo --out city_demo
       census city demo --out city_small --buildings 100 --resolution 0.01 --grid-m 2000
+      census city demo --out city_two --counties 211402,211403 --buildings 60
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with progress("葫芦岛市演示 / city demo", total=None):
         s = run_city_demo(out, buildings=buildings, seed=seed, resolution=resolution, grid_m=grid_m,
-                          workers=workers or min(os.cpu_count() or 1, 6), log=lambda line: click.echo(line))
+                          workers=workers or min(os.cpu_count() or 1, 6), log=lambda line: click.echo(line),
+                          counties=[c.strip() for c in county_codes.split(",") if c.strip()] if county_codes else None)
     t = s["status"]["totals"]
     click.echo(f"演示完成，用时 {s['seconds']['total']} 秒 / city demo finished in {s['seconds']['total']} s")
     click.echo(f"  ✔ {len(s['counties'])} 个县级单位上报；市级收到审核通过记录 {t['records_at_city']} 条（各县审核通过 "
@@ -185,4 +214,5 @@ def demo(out_dir: str, buildings: int, resolution: float, grid_m: float, seed: i
     click.echo(f"  ✔ {s['assessment']['summary_zh']}")
     for path in s["maps"].values():
         click.echo(f"  ✔ {path}")
+    click.echo(f"  ✔ {s['report']['path']}（市级报告 {s['report']['pages']} 页 / city report, {s['report']['pages']} pages）")
     raise SystemExit(EXIT_OK)

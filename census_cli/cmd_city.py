@@ -1,7 +1,7 @@
 """`census city …` and the county's upward commands: bulk approval and reporting to the city (逐级上报).
 
 Thin shells over :mod:`sync.approval`, :mod:`sync.upward`, :mod:`sync.city`, :mod:`sync.city_import`,
-:mod:`hazards.mosaic`, :mod:`risk.city` and :mod:`mapping.city`. Objects to register:
+:mod:`hazards.mosaic`, :mod:`risk.city`, :mod:`mapping.city` and :mod:`mapping.city_report`. Objects to register:
 ``city`` (a group, in ``census_cli.main``), ``approve`` and ``export_approved`` (commands of ``census county``).
 """
 
@@ -111,6 +111,7 @@ def city() -> None:
       census city enrol-county --gpkg city.gpkg --county-keys 211481.gpkg.keys.json
       census city import --gpkg city.gpkg usb/*.censusup
       census city status --gpkg city.gpkg
+      census city report --gpkg city.gpkg --out city_report.pdf
       census city demo --out city_demo --buildings 300
     """
 
@@ -402,6 +403,41 @@ def map_cmd(gpkg: str, out: str, hazard: str, unit: str) -> None:
     _need(gpkg)
     fig = city_zoning_map(gpkg, hazard, unit=unit)
     click.echo(str(save_figure(fig, out)))
+
+
+@city.command("report")
+@CITY_GPKG
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="输出 PDF / output PDF file.")
+@click.option("--maps", default=None,
+              help="只附这些图（逗号分隔：comprehensive,comprehensive:counties,prevention,灾种ID）/ "
+                   "only these maps, comma-separated (a quicker draft).")
+@JSON_OPTION
+@handle_errors
+def report_cmd(gpkg: str, out: str, maps: str | None, as_json: bool) -> None:
+    """市级风险普查成果报告（PDF，中文）/ The city's risk census report (Chinese PDF).
+
+    Cover, contents, 概况 (county-level units, townships, buildings, each county's reporting and
+    approval status), 综合风险评估结果 (levels per county and hazard, township counts per level,
+    expected annual loss per county and township), 重点防治区, the city's zoning maps (comprehensive,
+    prevention, each hazard) and the methods with sources and zoning breaks. Run `census city assess` first.
+
+    \b
+    Example:
+      census city report --gpkg city.gpkg --out city_report.pdf
+      census city report --gpkg city.gpkg --out draft.pdf --maps comprehensive,prevention
+    """
+    from mapping.city_report import make_city_report
+
+    _need(gpkg)
+    only = [m.strip() for m in maps.split(",") if m.strip()] if maps else None
+    with progress("生成市级报告 / writing the city report", total=None) as advance:
+        r = make_city_report(gpkg, out, maps=only, progress=callback_progress(advance))
+    if as_json:
+        emit_json({"path": str(r.path), "pages": r.pages, "maps": r.maps, "tables": r.tables,
+                   "seconds": round(r.seconds, 1)})
+        return
+    click.echo(f"报告已生成：{r.path}（{r.pages} 页，{r.maps} 幅图，{r.tables} 张表，{r.seconds:.1f} 秒）/ "
+               f"report written: {r.path} ({r.pages} pages, {r.maps} maps, {r.tables} tables)")
 
 
 from .city_demo import demo

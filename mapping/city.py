@@ -4,7 +4,10 @@ A city GeoPackage (:mod:`geodb.city`) keeps the county layout plus ``city`` (out
 layers and, after ``census city assess``, ``risk_counties``. :class:`CityMapSource` presents it to the
 map machinery as the unit being mapped (the city's outline where a county map has the county's), and
 :func:`city_zoning_map` draws the five levels per grid cell, township or county-level unit, the county
-boundaries and names on top (township names would crowd a city page), and the Bohai sea for 葫芦岛.
+boundaries and names on top (township names would crowd a city page), and the Bohai sea for 葫芦岛;
+``hazard="prevention"`` draws the comprehensive prevention zones instead. The side panel lists the
+county-level units with their own class where a county map has its locator inset (see
+:func:`city_zoning_map` for why).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from mapping.zoning import (
 CITY_UNITS = ("grid", "townships", "counties")
 CITY_LINE = styles.LineStyle("#000000", 2.0)          # the city outline, over the county lines
 COUNTY_LABEL_SIZE = 11.0
+KEY_MAX_ROWS = 12                                       # county key rows in the inset slot
 
 
 class CityMapSource(MapSource):
@@ -35,8 +39,13 @@ class CityMapSource(MapSource):
     db_kind_zh = "市级普查数据库"
 
     def __init__(self, gpkg: str | Path, *, hazards_dir: str | Path | None = None):
-        self.path = Path(gpkg)
-        if not self.path.is_file():
+        # as MapSource.__init__, less its check for a ``county`` layer (a city has ``city`` and ``counties``)
+        from geodb import layers as L
+        from geodb.target import anchor_path
+
+        self.target = L.as_target(gpkg)
+        self.path = anchor_path(gpkg)
+        if not L.exists(self.target):
             raise NotACountyGpkg(self.path, "文件不存在", "file not found")
         self.city_path = None
         self._hazards_dir = Path(hazards_dir) if hazards_dir else None
@@ -112,25 +121,53 @@ def _frame(src: CityMapSource, unit: str):
     return src.risk_grid if unit == "grid" else src.risk_townships
 
 
+def hazard_disaster_zh(name_zh: str) -> str:
+    """"洪水" → "洪水灾害", but "地质灾害" and "森林草原火灾" stay as they are (no "地质灾害灾害")."""
+    return name_zh if name_zh.endswith(("灾害", "火灾")) else f"{name_zh}灾害"
+
+
+def _classes(src: CityMapSource, frame, hazard: str, unit: str):
+    """(fill colour per feature, legend entries, legend labels, method note, per-feature class value) of
+    the five risk levels, or of the three prevention zones for ``hazard == "prevention"``."""
+    if hazard == "prevention":
+        from mapping.zoning import prevention_rule
+
+        if "prevention_zone" not in frame.columns:
+            raise MappingError(f"{unit} 图层缺少 prevention_zone", f"the {unit} layer has no column prevention_zone")
+        zones = styles.prevention_zone_styles()
+        colours = {z.value: z.colour for z in zones}
+        codes = frame["prevention_zone"].astype("string").fillna("").astype(str).to_numpy()
+        entries, labels = zones, tuple(z.name_zh for z in zones)
+        if any(c not in colours for c in codes):
+            entries, labels = (*entries, styles.NODATA_STYLE), (*labels, styles.NODATA_STYLE.name_zh)
+        rule = prevention_rule(src)
+        note = f"划分规则：{rule}" if rule else "划分规则：由综合风险等级与单灾种风险等级确定"
+        return [colours.get(c, styles.NODATA_STYLE.colour) for c in codes], entries, labels, note, codes
+    column = "comprehensive_level" if hazard == "comprehensive" else f"{hazard}_level"
+    if column not in frame.columns:
+        raise MappingError(f"{unit} 图层缺少 {column}", f"the {unit} layer has no column {column}")
+    levels = frame[column].fillna(0).astype(int).to_numpy()
+    colours = {s.value: s.colour for s in styles.risk_level_styles()}
+    labels, note = level_labels(src, hazard, unit)
+    entries = styles.risk_level_styles()
+    if (levels == 0).any():
+        entries, labels = (*entries, styles.NODATA_STYLE), (*labels, styles.NODATA_STYLE.name_zh)
+    return [colours.get(int(v), styles.NODATA_STYLE.colour) for v in levels], entries, labels, note, levels
+
+
 def city_zoning_map(gpkg: str | Path | CityMapSource, hazard: str = "comprehensive", *, unit: str = "grid", ax=None):
-    """Five-level risk zoning map of the whole city for one hazard or comprehensive risk."""
+    """Five-level risk zoning map of the whole city for one hazard or comprehensive risk, or (``hazard=
+    "prevention"``) the comprehensive prevention zoning (重点、次重点、一般防治区)."""
     import shapely
 
     from mapping import cartography as carto
     from mapping.labels import place_labels
 
     check_map_subject(hazard)
-    if hazard == "prevention":
-        raise MappingError("市级图请用 comprehensive 或单灾种", "for the city map use comprehensive or a hazard id")
     src = gpkg if isinstance(gpkg, CityMapSource) else CityMapSource(gpkg)
     src.require_risk()
     frame = _frame(src, unit)
-    column = "comprehensive_level" if hazard == "comprehensive" else f"{hazard}_level"
-    if column not in frame.columns:
-        raise MappingError(f"{unit} 图层缺少 {column}", f"the {unit} layer has no column {column}")
-    levels = frame[column].fillna(0).astype(int).to_numpy()
-    colours = {s.value: s.colour for s in styles.risk_level_styles()}
-    fc = [colours.get(int(v), styles.NODATA_STYLE.colour) for v in levels]
+    fc, entries, labels, method_note, _values = _classes(src, frame, hazard, unit)
 
     def draw(ax):
         if src.sea is not None:
@@ -138,7 +175,8 @@ def city_zoning_map(gpkg: str | Path | CityMapSource, hazard: str = "comprehensi
             y0, y1 = ax.get_ylim()
             carto.draw_polygons(ax, [shapely.intersection(src.sea, shapely.box(x0, y0, x1, y1))], styles.SEA_FILL,
                                 zorder=0.4, gid="sea")
-        carto.draw_polygons(ax, frame.geometry, fc, edgecolor="face", linewidth=0.3, zorder=2, gid=f"zoning-{unit}",
+        kind = "prevention" if hazard == "prevention" else "zoning"
+        carto.draw_polygons(ax, frame.geometry, fc, edgecolor="face", linewidth=0.3, zorder=2, gid=f"{kind}-{unit}",
                             clip=src.county)
 
     def overlay(ax, obstacles):
@@ -152,28 +190,76 @@ def city_zoning_map(gpkg: str | Path | CityMapSource, hazard: str = "comprehensi
 
     from matplotlib.lines import Line2D
 
-    zh, _en = hazard_title(hazard)
-    labels, method_note = level_labels(src, hazard, unit)
-    entries = styles.risk_level_styles()
-    if (levels == 0).any():
-        entries = (*entries, styles.NODATA_STYLE)
-        labels = (*labels, styles.NODATA_STYLE.name_zh)
     unit_txt = {"grid": _grid_cell_km(src), "townships": "乡镇（街道）", "counties": "县级行政区"}[unit]
-    what = "综合风险指数" if hazard == "comprehensive" else f"{zh}风险"
     n_counties = len(src.counties)
+    if hazard == "prevention":
+        title, what, legend_title = f"{src.county_name}自然灾害综合防治区划图", "重点、次重点、一般防治区", "防治区类型"
+    else:
+        zh, _en = hazard_title(hazard)
+        title = f"{src.county_name}{zh if hazard == 'comprehensive' else hazard_disaster_zh(zh)}风险区划图"
+        what = ("综合风险指数" if hazard == "comprehensive" else f"{zh}风险") + "五级区划"
+        legend_title = "风险等级"
     spec = MapSpec(
-        title=f"{src.county_name}{zh}{'' if hazard == 'comprehensive' else '灾害'}风险区划图",
-        subtitle=f"{src.county_name}（{src.county_code}，{n_counties} 个县级行政区） · {what}五级区划 · "
+        title=title,
+        subtitle=f"{src.county_name}（{src.county_code}，{n_counties} 个县级行政区） · {what} · "
                  f"评估单元：{unit_txt} · 普查标准时点 {styles.REFERENCE_DATE_TEXT}",
-        legend_title="风险等级", entries=entries, labels=labels,
+        legend_title=legend_title, entries=entries, labels=labels,
         notes=(method_note, "数据：各县（市、区）审核通过并逐级上报的普查数据", _run_note(src)),
         kind=f"city-zoning:{hazard}",
         symbols=(Line2D([], [], color=CITY_LINE.colour, lw=CITY_LINE.width, label="市界"),))
     fig = compose(src, spec, draw, ax=ax, label_townships=False, overlay=overlay)
-    # the locator shows the city itself: its county-level units drawn into it
-    carto.draw_lines(fig.census_map.frame.inset, src.counties.geometry, styles.LineStyle("#ffffff", 0.6), zorder=5,
-                     gid="inset-counties")
+    # No locator inset on a city map: the project holds no province or national boundaries (only the
+    # city, its counties and a Bohai sea whose outline beyond the 葫芦岛 shore is a crude box), so a
+    # locator could only show the city inside its own frame, which locates nothing. Its place holds the
+    # county-level units' own class (from risk_counties), which the grid map does not show.
+    county_key(fig.census_map.frame.inset, src, hazard)
     return fig
 
 
-__all__ = ["CITY_UNITS", "CityMapSource", "city_zoning_map"]
+def county_key(ax, src: CityMapSource, hazard: str) -> None:
+    """Replace the locator inset in ``ax`` by a list of the county-level units, each with a swatch of its
+    risk level (or prevention zone) from ``risk_counties``; nothing when that layer or column is missing
+    or the list would not fit (more than :data:`KEY_MAX_ROWS` units)."""
+    import pandas as pd
+    from matplotlib.patches import Rectangle
+
+    from mapping.cartography import _em
+
+    ax.clear()
+    ax.set_axis_off()
+    ax.set_gid("county-key")
+    if not src.has("risk_counties") or not 0 < len(src.counties) <= KEY_MAX_ROWS:
+        return
+    rc = src.risk_counties.set_index("county_code")
+    column = {"comprehensive": "comprehensive_level", "prevention": "prevention_zone"}.get(hazard, f"{hazard}_level")
+    if column not in rc.columns:
+        return
+    if hazard == "prevention":
+        cls = {z.value: z for z in styles.prevention_zone_styles()}
+        title = "各县（市、区）防治区类型"
+    else:
+        cls = {s.value: s for s in styles.risk_level_styles()}
+        title = "各县（市、区）" + ("综合风险" if hazard == "comprehensive" else f"{hazard_title(hazard)[0]}风险") + "等级"
+    ax.text(0.0, 1.0, title, transform=ax.transAxes, ha="left", va="top", fontsize=9, color="#111111")
+    rows = []
+    for code, name in zip(src.counties["code"], src.counties["name"]):
+        v = rc[column].get(code) if code in rc.index else None
+        key = str(v) if hazard == "prevention" else (int(v) if v is not None and pd.notna(v) else 0)
+        st = cls.get(key, styles.NODATA_STYLE)
+        rows.append((f"{name}（{code}）", st.name_zh.replace("防治区", ""), st.colour))
+    # one size for all rows, so that the longest name and class fit beside the swatch
+    width_pt = (1.0 - 0.13) * ax.get_window_extent().width * 72.0 / ax.figure.dpi
+    ems = max(sum(_em(c) for c in a) + sum(_em(c) for c in b) + 1.0 for a, b, _ in rows)
+    size = max(6.0, min(8.5, width_pt / ems))
+    step = min(0.13, 0.86 / len(rows))
+    for i, (label, cls_name, colour) in enumerate(rows):
+        y = 0.86 - (i + 0.5) * step
+        ax.add_patch(Rectangle((0.0, y - step * 0.32), 0.09, step * 0.64, transform=ax.transAxes,
+                               facecolor=colour, edgecolor="#4d4d4d", linewidth=0.5))
+        ax.text(0.13, y, label, transform=ax.transAxes, ha="left", va="center", fontsize=size,
+                color="#111111", gid="county-key-name")
+        ax.text(1.0, y, cls_name, transform=ax.transAxes, ha="right", va="center", fontsize=size, color="#333333")
+
+
+__all__ = ["CITY_UNITS", "CityMapSource", "city_zoning_map", "county_key", "hazard_disaster_zh",
+           "level_labels"]

@@ -29,6 +29,11 @@ from mapping.thematic import class_edges, classes_of
 # colours, and the darkest class stays light enough for the hatching and the labels on top
 EVENT_PALETTE = ("#eff3ff", "#bdd7e7", "#6baed6", "#3182bd")
 NO_EVENT = styles.ClassStyle("none", "未列入最大事件", "not struck by a listed event", "#ffffff")
+TOWNSHIP_LABEL_SIZE = 8.0    # the size compose() gives township names (the dry run must match it)
+# event boxes keep a readable size and may reach over their township's edge (their anchor stays inside);
+# a box with no free spot even so becomes a callout beside its townships, with a leader line, rather than
+# cover a township name (a many-line box in a small township has no room once the name is kept clear)
+EVENT_LABEL_PASSES = ((1.0, 1.0), (0.75, 1.0), (0.5, 1.0), (0.5, 0.85))
 
 
 @dataclass(frozen=True)
@@ -113,8 +118,23 @@ def _event_classes(values: np.ndarray) -> tuple[tuple[float, ...], list[str]]:
     return edges, fmt.range_labels(edges, "万元")
 
 
-def _event_labels(ax, src: MapSource, events, obstacles: list) -> list:
-    """One label per group of events with the same townships: "① 2013年暴雨洪涝 5,376 万元" per line."""
+def _name_spots(ax, src: MapSource, township_text: dict[str, str], obstacles: list) -> list:
+    """Where :func:`mapping.compose.compose` will put the township names (same texts, size and order),
+    found by a dry run: the event labels are placed round these spots, so no event box covers a name.
+    compose places the names after the overlay, avoiding the event boxes; a name whose first choice no
+    event box touches lands on the same spot as in the dry run."""
+    from mapping.labels import place_labels
+
+    items = [(str(c), f"{n}\n{township_text[str(c)]}" if str(c) in township_text else str(n), g)
+             for c, n, g in zip(src.townships["code"], src.townships["name"], src.townships.geometry)]
+    placed = place_labels(ax, items, lat0=src.lat0, fontsize=TOWNSHIP_LABEL_SIZE, obstacles=obstacles,
+                          draw=False, text_kw={"color": styles.LABEL_COLOUR, "zorder": 7})
+    return [p.bbox for p in placed]
+
+
+def _event_labels(ax, src: MapSource, events, obstacles: list, township_text: dict[str, str] | None = None) -> list:
+    """One label per group of events with the same townships: "① 2013年暴雨洪涝 5,376 万元" per line,
+    placed clear of the township names (``township_text``: the names' second lines, as compose gets them)."""
     import shapely
 
     from mapping.labels import place_labels
@@ -130,12 +150,13 @@ def _event_labels(ax, src: MapSource, events, obstacles: list) -> list:
         lines = [f"{chr(0x245F + int(r.rank)) if int(r.rank) <= 20 else int(r.rank)} {r.event_name} "
                  f"{fmt.num(r.direct_loss_2020_wan)} 万元" for r in sorted(rows, key=lambda r: int(r.rank))]
         items.append(("|".join(key), "\n".join(lines), shapely.union_all([geoms[k] for k in key])))
-    # boxed: readable on any fill; the box pads the text by ~2 pt, which the obstacles allow for
+    # boxed: readable on any fill (place_labels measures the box with its padding and edge)
     box = {"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#08519c", "linewidth": 0.5,
            "alpha": 0.92}
-    placed = place_labels(ax, items, lat0=src.lat0, fontsize=7.0, obstacles=obstacles,
+    names = _name_spots(ax, src, township_text or {}, obstacles)
+    placed = place_labels(ax, items, lat0=src.lat0, fontsize=7.0, obstacles=[*obstacles, *names],
                           text_kw={"color": "#08306b", "zorder": 7.5, "linespacing": 1.3, "bbox": box},
-                          gid="event-label")
+                          gid="event-label", passes=EVENT_LABEL_PASSES, callout=True)
     return [p.bbox for p in placed]
 
 
@@ -169,8 +190,10 @@ def history_map(gpkg: str | Path | MapSource, *, ax=None):
                 coll.set_hatch(fs.hatch)
                 coll.set_hatch_linewidth(0.6)
 
+    flags_text = township_flag_text(src)
+
     def overlay(ax, obstacles):
-        return _event_labels(ax, src, events, obstacles) if len(events) else []
+        return _event_labels(ax, src, events, obstacles, flags_text) if len(events) else []
 
     entries = tuple(styles.ClassStyle(i, n, n, c) for i, (n, c) in enumerate(zip(names, colours)))[::-1]
     if entries and np.isnan(vals).any():
@@ -178,7 +201,6 @@ def history_map(gpkg: str | Path | MapSource, *, ax=None):
     present = {d for d in direction.values() if d}
     symbols = [Patch(facecolor="white", edgecolor=fs.colour, hatch=fs.hatch, linewidth=1.2, label=fs.name_zh)
                for fs in FLAG_STYLES if fs.direction in present]
-    flags_text = township_flag_text(src)
     n_flag = sum(1 for d in direction.values() if d)
     sys_notes = tuple(systematic_hazards(src).values())
     first = int(events["year"].min()) if len(events) else None

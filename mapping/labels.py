@@ -34,6 +34,7 @@ class PlacedLabel:
     bbox: tuple[float, float, float, float]   # display pixels x0, y0, x1, y1 (without padding)
     artist: object = field(default=None, repr=False)
     inside_share: float = 1.0    # share of the label box inside its township
+    text_xy: tuple[float, float] | None = None   # a callout's text centre (data), away from its anchor x, y
 
 
 def _metric(geom: BaseGeometry, lat0: float) -> BaseGeometry:
@@ -81,9 +82,22 @@ def _overlaps(box: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 
 def _text_size(ax, text: str, fontsize: float, **text_kw) -> tuple[float, float]:
-    """Width and height (display pixels) of ``text`` drawn at ``fontsize``."""
+    """Width and height (display pixels) of ``text`` drawn at ``fontsize``, including its box when
+    ``text_kw`` has a ``bbox`` (the box's padding and edge are outside the text's own extent, and a boxed
+    label that ignored them would cover the edge of the next label)."""
     t = ax.text(0, 0, text, fontsize=fontsize, ha="center", va="center", **text_kw)
-    bb = t.get_window_extent()
+    renderer = ax.figure.canvas.get_renderer()
+    bb = t.get_window_extent(renderer)
+    patch = t.get_bbox_patch()
+    if patch is not None:
+        t.update_bbox_position_size(renderer)
+        pb = patch.get_window_extent(renderer)
+        lw = patch.get_linewidth() * ax.figure.dpi / 72.0
+        # the box is centred on the text: grow the extent symmetrically to cover the patch and its edge
+        w = max(bb.width, pb.width + lw)
+        h = max(bb.height, pb.height + lw)
+        t.remove()
+        return w, h
     t.remove()
     return bb.width, bb.height
 
@@ -91,13 +105,18 @@ def _text_size(ax, text: str, fontsize: float, **text_kw) -> tuple[float, float]
 def place_labels(ax, items: list[tuple[str, str, BaseGeometry]], *, lat0: float, fontsize: float = 8.0,
                  obstacles: list[tuple[float, float, float, float]] = (), draw: bool = True,
                  text_kw: dict | None = None, fallback: bool = True,
-                 gid: str = "township-label", halo: tuple[float, str] | None = None) -> list[PlacedLabel]:
+                 gid: str = "township-label", halo: tuple[float, str] | None = None,
+                 passes: tuple[tuple[float, float], ...] = _PASSES, callout: bool = False) -> list[PlacedLabel]:
     """Place one label per ``(key, text, geometry)`` in ``ax`` (whose limits must be final).
 
     ``obstacles`` are display-pixel boxes labels must avoid (scale bar, north arrow …). With ``draw``
     the labels are added to ``ax`` as text artists with ``gid``. Without ``fallback`` a
     label that fits nowhere is left out (for optional labels: neighbours, the sea). ``halo`` = (width in
-    points, colour) draws a stroked copy under each label for legibility over colour fills.
+    points, colour) draws a stroked copy under each label for legibility over colour fills. ``passes``
+    are the (minimum share inside, font scale) attempts, strictest first (default: shrink before leaving
+    the area; a long boxed label may rather keep its size and reach over the boundary). With ``callout``,
+    a label that finds no free spot in any pass goes to the nearest free spot outside its area, at full
+    size, with a leader line to its anchor (before the least-overlap last resort).
     """
     text_kw = dict(text_kw or {})
     ax.apply_aspect()
@@ -115,7 +134,7 @@ def place_labels(ax, items: list[tuple[str, str, BaseGeometry]], *, lat0: float,
         disp = trans.transform(cands)
         best = None  # (score, ...) for the last-resort choice
         chosen = None
-        for min_inside, scale in _PASSES:
+        for min_inside, scale in passes:
             fs = fontsize * scale
             if (text, fs) not in sizes:
                 sizes[(text, fs)] = _text_size(ax, text, fs, **text_kw)
@@ -137,6 +156,15 @@ def place_labels(ax, items: list[tuple[str, str, BaseGeometry]], *, lat0: float,
                     break
             if chosen:
                 break
+        text_xy = None
+        if chosen is None and callout and len(cands):
+            w, h = sizes.setdefault((text, fontsize), _text_size(ax, text, fontsize, **text_kw))
+            spot = _callout_spot(disp[0], w, h, np.asarray(placed_boxes), axbox)
+            if spot is not None:
+                box, (tx, ty) = spot
+                cx, cy = cands[0]
+                chosen = (cx, cy, fontsize, box, 0.0)
+                text_xy = tuple(float(v) for v in inv.transform((tx, ty)))
         if chosen is None:
             if best is None or not fallback:  # outside the view, or optional
                 continue
@@ -146,13 +174,51 @@ def place_labels(ax, items: list[tuple[str, str, BaseGeometry]], *, lat0: float,
         placed_boxes.append(box + np.array([-_PAD_PX, -_PAD_PX, _PAD_PX, _PAD_PX]))
         artist = None
         if draw:
+            tx, ty = text_xy or (cx, cy)
+            if text_xy is not None:
+                _leader(ax, trans.transform((cx, cy)), box, inv, text_kw.get("zorder", 6) - 0.02)
             if halo:  # the halo is a stroked copy underneath, so the label itself stays real (searchable) text
-                ax.text(cx, cy, text, fontsize=fs, ha="center", va="center", gid="label-halo",
+                ax.text(tx, ty, text, fontsize=fs, ha="center", va="center", gid="label-halo",
                         **{**text_kw, "color": halo[1], "zorder": text_kw.get("zorder", 6) - 0.01,
                            "path_effects": [patheffects.Stroke(linewidth=halo[0], foreground=halo[1])]})
-            artist = ax.text(cx, cy, text, fontsize=fs, ha="center", va="center", gid=gid, **text_kw)
-        out[i] = PlacedLabel(key, text, float(cx), float(cy), fs, tuple(float(v) for v in box), artist, share)
+            artist = ax.text(tx, ty, text, fontsize=fs, ha="center", va="center", gid=gid, **text_kw)
+        out[i] = PlacedLabel(key, text, float(cx), float(cy), fs, tuple(float(v) for v in box), artist, share,
+                             text_xy)
     return [p for p in out if p is not None]
+
+
+# callout offsets from the anchor, in label sizes (the nearest rings first; right and left before up and down)
+_CALLOUT_DIRS = ((1, 0), (-1, 0), (0, -1), (0, 1), (1, -1), (-1, -1), (1, 1), (-1, 1))
+_CALLOUT_RINGS = (0.15, 0.5, 1.0, 1.6, 2.4)
+
+
+def _callout_spot(anchor_px, w: float, h: float, boxes: np.ndarray, axbox):
+    """The first free (box, centre) in display pixels round ``anchor_px`` for a ``w`` × ``h`` label, ring by
+    ring outwards (a gap of ``ring`` × the label's smaller side between the anchor and the box), or None."""
+    px, py = anchor_px
+    for ring in _CALLOUT_RINGS:
+        gap = ring * min(w, h) + 6.0
+        for dx, dy in _CALLOUT_DIRS:
+            cx = px + dx * (gap + w / 2)
+            cy = py + dy * (gap + h / 2)
+            box = np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+            padded = box + np.array([-_PAD_PX, -_PAD_PX, _PAD_PX, _PAD_PX])
+            if padded[0] < axbox.x0 or padded[2] > axbox.x1 or padded[1] < axbox.y0 or padded[3] > axbox.y1:
+                continue
+            if len(boxes) and _overlaps(padded, boxes).sum() > 0.0:
+                continue
+            return box, (cx, cy)
+    return None
+
+
+def _leader(ax, anchor_px, box, inv, zorder: float) -> None:
+    """A thin line from the anchor to the nearest point of the label box, with a dot on the anchor."""
+    from matplotlib.lines import Line2D
+
+    ex, ey = np.clip(anchor_px[0], box[0], box[2]), np.clip(anchor_px[1], box[1], box[3])
+    (x0, y0), (x1, y1) = inv.transform([anchor_px, [ex, ey]])
+    ax.add_line(Line2D([x0, x1], [y0, y1], lw=0.6, color="#444444", zorder=zorder, gid="label-leader"))
+    ax.add_line(Line2D([x0], [y0], marker="o", markersize=2.2, color="#444444", zorder=zorder, gid="label-leader"))
 
 
 # offsets around a point, in marker radii (right first: the reading direction), then further out
