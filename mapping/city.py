@@ -24,6 +24,7 @@ from mapping.zoning import (
     _grid_cell_km,
     _run_note,
     check_map_subject,
+    hazard_disaster_zh,
     hazard_title,
 )
 
@@ -119,11 +120,6 @@ def _frame(src: CityMapSource, unit: str):
     if unit == "counties":
         return src.risk_counties
     return src.risk_grid if unit == "grid" else src.risk_townships
-
-
-def hazard_disaster_zh(name_zh: str) -> str:
-    """"洪水" → "洪水灾害", but "地质灾害" and "森林草原火灾" stay as they are (no "地质灾害灾害")."""
-    return name_zh if name_zh.endswith(("灾害", "火灾")) else f"{name_zh}灾害"
 
 
 def _classes(src: CityMapSource, frame, hazard: str, unit: str):

@@ -45,7 +45,7 @@ from mapping.pages import (
 from mapping.report_parts import ReportNumbers, level_cell, map_page, section
 from mapping.source import MapSource, open_source
 from mapping.tables import Cell, Column, TableBlock
-from mapping.zoning import METHOD_ZH
+from mapping.zoning import METHOD_ZH, hazard_disaster_zh
 
 REPORT_TITLE = "自然灾害综合风险评估与区划报告"
 
@@ -312,7 +312,7 @@ def map_jobs(src: MapSource, *, hazard_maps: bool = False) -> list[tuple[str, st
         ("comprehensive", "自然灾害综合风险区划图", lambda ax: zoning_map(src, "comprehensive", ax=ax)),
         ("prevention", "自然灾害综合防治区划图", lambda ax: prevention_map(src, ax=ax))]
     for h in src.assessed_hazards():
-        jobs.append((h, f"{names[h]}灾害风险区划图", lambda ax, h=h: zoning_map(src, h, ax=ax)))
+        jobs.append((h, f"{hazard_disaster_zh(names[h])}风险区划图", lambda ax, h=h: zoning_map(src, h, ax=ax)))
     if len(src.houses):
         jobs.append(("exposure:floor_area", "房屋建筑面积密度图", lambda ax: exposure_map(src, "floor_area", ax=ax)))
     if len(src.village_population):

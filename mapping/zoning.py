@@ -31,6 +31,11 @@ def hazard_title(hazard: str) -> tuple[str, str]:
     return h.name_zh, h.name_en
 
 
+def hazard_disaster_zh(name_zh: str) -> str:
+    """"洪水" → "洪水灾害", but "地质灾害" and "森林草原火灾" stay as they are (no "地质灾害灾害")."""
+    return name_zh if name_zh.endswith(("灾害", "火灾")) else f"{name_zh}灾害"
+
+
 def check_map_subject(hazard: str) -> None:
     """Raise a clear error for an unknown ``--hazard`` value (lists the valid ones)."""
     from risk.registry import RISK_HAZARD_IDS
@@ -115,7 +120,7 @@ def zoning_map(gpkg: str | Path | MapSource, hazard: str = "comprehensive", *, u
     unit_txt = _grid_cell_km(src) if unit == "grid" else "乡镇（街道）"
     what = "综合风险指数" if hazard == "comprehensive" else f"{zh}风险"
     spec = MapSpec(
-        title=f"{src.county_name}{zh}{'' if hazard == 'comprehensive' else '灾害'}风险区划图",
+        title=f"{src.county_name}{zh if hazard == 'comprehensive' else hazard_disaster_zh(zh)}风险区划图",
         subtitle=f"{src.county_name}（{src.county_code}） · {what}五级区划 · 评估单元：{unit_txt} · "
                  f"普查标准时点 {styles.REFERENCE_DATE_TEXT}",
         legend_title="风险等级", entries=entries, labels=labels,
