@@ -16,12 +16,23 @@ caller's transaction.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from . import gpkg
 from .county import CountyDB
+
+
+def _backend(fn):
+    """Run the database's own version of ``fn`` when it has one: a PostGIS county carries PostgreSQL
+    versions of the functions below whose SQL is SQLite's own (``db.upward_sql``, geodb.pg_county)."""
+    @functools.wraps(fn)
+    def run(db, *a, **kw):
+        own = getattr(getattr(db, "upward_sql", None), fn.__name__, None)
+        return (own or fn)(db, *a, **kw)
+    return run
 
 
 def _dict_rows(cur) -> list[dict]:
@@ -57,6 +68,7 @@ def _filters(township: str | None, form_id: str | None) -> tuple[str, list]:
 # ---------------------------------------------------------------------------------------------------
 # Approval
 
+@_backend
 def review_counts(db: CountyDB, *, township: str | None = None, form_id: str | None = None) -> dict[str, int]:
     """Records in scope by what bulk approval would do with them."""
     where, params = _filters(township, form_id)
@@ -80,6 +92,7 @@ def approvable_records(db: CountyDB, *, township: str | None = None, form_id: st
         f"WHERE {APPROVABLE}{where} ORDER BY record_uuid", params).fetchall()
 
 
+@_backend
 def approve_all(db: CountyDB, *, township: str | None, form_id: str | None, actor: str, note: str | None,
                 at: str, fids_by_form: Mapping[str, Sequence[int]]) -> int:
     """Mark every approvable record in scope approved (one statement) and its feature rows (one statement
@@ -100,6 +113,7 @@ def approve_all(db: CountyDB, *, township: str | None, form_id: str | None, acto
 # ---------------------------------------------------------------------------------------------------
 # Upward reporting
 
+@_backend
 def ensure_upward_tables(db: CountyDB) -> None:
     """Create the upward log tables if this county has never reported up (inside a transaction)."""
     for stmt in UPWARD_DDL:
@@ -108,6 +122,7 @@ def ensure_upward_tables(db: CountyDB) -> None:
         gpkg.register_attributes(db.conn, table, desc)
 
 
+@_backend
 def has_upward_tables(db: CountyDB) -> bool:
     return db.conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='census_upward_exports'"
                            ).fetchone()[0] == 1
@@ -137,6 +152,7 @@ def approved_current(db: CountyDB) -> list[dict]:
         "WHERE r.review_state = 'approved' ORDER BY r.form_id, r.record_uuid"))
 
 
+@_backend
 def revision_links(db: CountyDB, record_uuids: Iterable[str]) -> dict[str, dict[str, tuple[str | None, int]]]:
     """record_uuid → {revision_id: (parent_revision_id, set_aside)} of every revision the county holds."""
     out: dict[str, dict[str, tuple[str | None, int]]] = {}
@@ -147,6 +163,7 @@ def revision_links(db: CountyDB, record_uuids: Iterable[str]) -> dict[str, dict[
     return out
 
 
+@_backend
 def add_upward_export(db: CountyDB, row: Mapping[str, Any], items: Sequence[tuple[str, str]]) -> int:
     cols = list(row)
     cur = db.conn.execute(f"INSERT INTO census_upward_exports ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
@@ -176,6 +193,7 @@ __all__ = [
 ]
 
 
+@_backend
 def approved_counts(db: CountyDB) -> dict[str, dict[str, dict[str, int]]]:
     """township → form → {records, approved, valid, conflicts} over every record the county holds."""
     out: dict[str, dict[str, dict[str, int]]] = {}

@@ -49,4 +49,6 @@ def county(backend, request, tmp_path):
     yield kit.copy_county(request.getfixturevalue("pg_county_template"), tmp_path / "county", url=url)
     import psycopg
     with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        for u in [url, *kit.CLONES]:
+            conn.execute(f'DROP DATABASE IF EXISTS "{u.rsplit("/", 1)[1]}" WITH (FORCE)')
+    kit.CLONES.clear()

@@ -294,6 +294,29 @@ def jsonl(revisions: list[dict]) -> bytes:
     return ("\n".join(canonical_json(r) for r in revisions) + "\n").encode("utf-8")
 
 
+CLONES: list[str] = []   # server databases made by clone(); the county fixture drops them
+
+
+def clone(county, dest_dir: Path):
+    """A second copy of ``county`` as it is now (a file copy, or a new database on the same server)."""
+    if not is_pg(county):
+        return copy_county(county, dest_dir)
+    url = county.rsplit("/", 1)[0] + "/census_t_clone_" + uuid.uuid4().hex[:12]
+    CLONES.append(url)
+    return copy_county(county, dest_dir, url=url)
+
+
+def table_names(county) -> set[str]:
+    if is_pg(county):
+        return {t for (t,) in rows(county, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+    return {t for (t,) in rows(county, "SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def geom_hex_sql(county, column: str = "geom") -> str:
+    """SQL giving a feature's geometry as comparable hex (the GeoPackage blob, or PostGIS WKB)."""
+    return f"encode(ST_AsBinary({column}), 'hex')" if is_pg(county) else f"hex({column})"
+
+
 def copy_county(template, dest_dir: Path, *, url: str | None = None):
     """A copy of the template county: a file copy, or a new PostGIS database made from the template's
     (``url``: the new database's URL, on the same server)."""

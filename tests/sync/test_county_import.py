@@ -152,13 +152,15 @@ def test_sql_looking_strings_stored_verbatim(county, tmp_path):
     path = dev.export(tmp_path / "out")
     [res] = kit.import_(county, [path])
     assert res.outcome == "accepted" and res.stored == 2
-    tables = {t for (t,) in kit.rows(county, "SELECT name FROM sqlite_master WHERE type='table'")}
+    tables = kit.table_names(county)
     assert {"census_records", "rural_house", "census_audit"} <= tables
     [(bid, owner, remarks, use_other)] = kit.rows(
         county, "SELECT building_id, owner_name, remarks, use_other FROM rural_house WHERE census_uuid=?",
         (rev["record_uuid"],))
     assert (bid, owner, use_other) == ("B'; DROP TABLE rural_house;--", nasty["owner_name"], nasty["use_other"])
-    assert remarks in (nasty["remarks"], nasty["remarks"].strip())
+    # PostgreSQL text cannot hold U+0000: the flattened column drops it, the revision keeps it verbatim
+    expected = nasty["remarks"].replace("\x00", "") if kit.is_pg(county) else nasty["remarks"]
+    assert remarks in (expected, expected.strip())
     (content,) = kit.rows(county, "SELECT content FROM census_revisions WHERE revision_id=?",
                           (bad_village["revision_id"],))[0]
     assert json.loads(content)["data"]["village_code"] == "2114811002' OR '1'='1"
@@ -288,18 +290,19 @@ def test_3_packages_through_worker_processes_store_what_one_process_stores(count
     a.revise(kit.house(r["data"]["building_id"], r["data"]["village_code"], 120.42, 40.52, floors=3),
              record_uuid=r["record_uuid"], parent=r["revision_id"])                        # an advance
     paths.append(a.export(tmp_path / "p", revisions=a.revisions[-1:], acknowledged_through=1))
-    single = kit.copy_county(county, tmp_path / "single")
+    single = kit.clone(county, tmp_path / "single")
     assert [x.outcome for x in kit.import_(county, paths, workers=2)] == ["accepted"] * 3
     assert [x.outcome for x in kit.import_(single, paths, workers=0)] == ["accepted"] * 3
     queries = ("SELECT revision_id, record_uuid, parent_revision_id, valid, problems, content, content_sha256 "
                "FROM census_revisions ORDER BY revision_id",
                "SELECT record_uuid, current_revision_id, review_state, valid, key_value FROM census_records "
                "ORDER BY record_uuid",
-               "SELECT census_uuid, census_revision, census_state, census_valid, floors, hex(geom) FROM rural_house "
-               "ORDER BY census_uuid",
-               "SELECT r.id, f.census_uuid FROM rtree_rural_house_geom r JOIN rural_house f ON f.fid = r.id "
-               "ORDER BY f.census_uuid",
+               f"SELECT census_uuid, census_revision, census_state, census_valid, floors, {kit.geom_hex_sql(county)} "
+               "FROM rural_house ORDER BY census_uuid",
                "SELECT revisions_sha256, stored, new_records, advanced, invalid FROM census_ledger ORDER BY id")
+    if not kit.is_pg(county):   # GeoPackage: the R-tree GDAL keeps beside the layer
+        queries += ("SELECT r.id, f.census_uuid FROM rtree_rural_house_geom r JOIN rural_house f ON f.fid = r.id "
+                    "ORDER BY f.census_uuid",)
     for q in queries:
         assert kit.rows(county, q) == kit.rows(single, q), q
     assert kit.rows(county, "SELECT count(*) FROM census_revisions")[0][0] == 21
@@ -309,7 +312,8 @@ def test_3_packages_through_worker_processes_store_what_one_process_stores(count
 def test_layer_rows_hold_every_answer_after_new_records_and_advances(county, tmp_path):
     """Columns empty in a whole package are left out when preparing; an advance or a merged record then
     gets the full row back, each answer in its own column."""
-    from geodb.county import CountyDB, Flattener
+    from geodb.county import Flattener
+    from geodb.target import open_county
 
     a = kit.enrol(county)
     first = a.houses(3)
@@ -326,7 +330,7 @@ def test_layer_rows_hold_every_answer_after_new_records_and_advances(county, tmp
     p2 = a.export(tmp_path / "p", revisions=a.revisions[-3:], acknowledged_through=1)
     res = kit.import_(county, [p1, p2])
     assert [(x.outcome, x.new_records, x.advanced) for x in res] == [("accepted", 3, 0), ("accepted", 1, 1)]
-    with CountyDB.open(county, readonly=True) as db:
+    with open_county(county, readonly=True) as db:
         spec = db.layer_specs()["rural_house"]
         flat = Flattener(spec)
         for rec in db.conn.execute("SELECT record_uuid, current_revision_id FROM census_records").fetchall():
@@ -357,6 +361,7 @@ def test_a_package_mixing_new_and_known_records_is_stored_once_through_the_gener
     assert kit.rows(county, "SELECT count(*) FROM census_records")[0][0] == 3
     assert kit.rows(county, "SELECT count(*) FROM census_revisions")[0][0] == 4
     assert kit.rows(county, "SELECT count(*) FROM rural_house")[0][0] == 3
-    assert kit.rows(county, "SELECT count(*) FROM rtree_rural_house_geom")[0][0] == 3
+    if not kit.is_pg(county):
+        assert kit.rows(county, "SELECT count(*) FROM rtree_rural_house_geom")[0][0] == 3
     assert kit.rows(county, "SELECT floors FROM rural_house WHERE census_uuid=?", (r["record_uuid"],)) == [(3,)]
     assert verify_county(county).ok

@@ -98,8 +98,8 @@ def test_wrong_device_or_county_rejected(county, tmp_path):
     res = kit.assert_rejected(county, p3, "wrong_county")
     assert "211402" in res.message_zh
     # 4. a revoked device
-    from geodb.county import CountyDB
-    with CountyDB.open(county) as db, db.transaction():
+    from geodb.target import open_county
+    with open_county(county) as db, db.transaction():
         assert db.revoke_device(dev.device_id, "2021-06-01T00:00:00+00:00")
     p4 = dev.export(tmp_path / "d")
     kit.assert_rejected(county, p4, "revoked_device")
@@ -116,7 +116,7 @@ def test_encrypted_package_without_county_key(county, tmp_path):
     dev = kit.enrol(county)
     dev.revise({"site_id": "C1"}, form_id="chemical_danger_site", form_version=forms["chemical_danger_site"].version)
     path = dev.export(tmp_path / "out")
-    keys_file = K.keys_path_for(county)
+    keys_file = kit.keys_file(county)
     # 1. the county key file is not there (e.g. the package is opened on another PC)
     hidden = keys_file.with_name("hidden.keys.json")
     os.replace(keys_file, hidden)
