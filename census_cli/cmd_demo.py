@@ -41,14 +41,18 @@ def _resolve_conflicts_keep_latest(gpkg: Path) -> int:
 @click.option("--buildings", default=30000, show_default=True, type=click.IntRange(min=100),
               help="样例县房屋图斑数量 / building footprints in the sample county.")
 @click.option("--seed", default=2020, show_default=True, type=int, help="随机种子 / random seed.")
+@click.option("--db", "db_url", default=None, metavar="postgresql://…",
+              help="县级库放在 PostGIS 服务器上（空数据库的连接地址）；默认为 GeoPackage 文件 / keep the county "
+                   "geodatabase on a PostGIS server (URL of an empty database); default: a GeoPackage file.")
 @handle_errors
-def demo(out_dir: str, buildings: int, seed: int) -> None:
+def demo(out_dir: str, buildings: int, seed: int, db_url: str | None) -> None:
     """在内置样例县（兴城市）上运行整个普查流程 / Run the census end to end on the sample county.
 
     \b
     Example:
       census demo --out demo_out
       census demo --out demo_small --buildings 2000
+      census demo --out demo_pg --db postgresql://census@localhost/xingcheng
     """
     from schemas.catalogue import all_forms
     from schemas.xlsform import export_xlsform
@@ -84,12 +88,19 @@ def demo(out_dir: str, buildings: int, seed: int) -> None:
     from sync.county import county_status, init_county, issue_feedback
     from sync.county_import import import_packages
 
-    gpkg = out / "county" / "211481.gpkg"
-    gpkg.parent.mkdir(exist_ok=True)
-    if gpkg.exists():  # a rerun into the same folder starts the county afresh
-        for old in gpkg.parent.iterdir():
-            if old.is_file():
-                old.unlink()
+    (out / "county").mkdir(exist_ok=True)
+    if db_url:   # on a server: an empty database is asked for; one holding a county is never wiped
+        from geodb.target import display_name, is_server
+        if not is_server(db_url):
+            raise click.BadParameter("应为 postgresql:// 连接地址 / expected a postgresql:// URL", param_hint="--db")
+        gpkg, shown = db_url, display_name(db_url)
+    else:
+        gpkg = out / "county" / "211481.gpkg"
+        shown = str(gpkg)
+        if gpkg.exists():  # a rerun into the same folder starts the county afresh
+            for old in gpkg.parent.iterdir():
+                if old.is_file():
+                    old.unlink()
     init_county(gpkg, county="211481", sample=out / "sample")
     with progress("模拟外业调查 / simulating fieldwork", total=None) as advance:
         cb = callback_progress(advance)
@@ -106,7 +117,7 @@ def demo(out_dir: str, buildings: int, seed: int) -> None:
     status = county_status(gpkg)
     invalid = sum(r.invalid for r in results)
     conflicts = sum(r.conflicts for r in results)
-    made.append((str(gpkg), f"县级普查数据库：接收 {accepted}/{len(results)} 个回传包，{invalid} 条记录有问题，"
+    made.append((shown, f"县级普查数据库：接收 {accepted}/{len(results)} 个回传包，{invalid} 条记录有问题，"
                             f"{conflicts} 处冲突已保留待审核 / county geodatabase: {accepted}/{len(results)} packages "
                             f"accepted, {invalid} records with issues, {conflicts} conflicts kept for review"))
     fb_dir = out / "county" / "feedback"
@@ -145,7 +156,7 @@ def demo(out_dir: str, buildings: int, seed: int) -> None:
 
     with progress("风险评估与区划 / assessing risk and zoning", total=None) as advance:
         assessed = assess_county(gpkg, out / "sample" / "hazards", progress=callback_progress(advance))
-    made.append((str(gpkg), f"风险评估：{assessed.summary_zh} / risk: {assessed.summary_en}"))
+    made.append((shown, f"风险评估：{assessed.summary_zh} / risk: {assessed.summary_en}"))
 
     # 7. key hidden dangers (threat zones, ranked remediation list) and historical disasters
     from risk.hidden_dangers import run_dangers

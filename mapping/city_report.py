@@ -512,7 +512,7 @@ def build_city_blocks(src: CityMapSource, *, maps: Sequence[str] | None = None) 
     from sync.city import city_status
 
     n = city_numbers(src)
-    status = city_status(src.path)
+    status = city_status(src.target)
     num = ReportNumbers()
     blocks: list[Block] = [*_overview_blocks(src, n, status, num)]
     blocks += [PageBreak(), *_risk_blocks(src, n, num)]

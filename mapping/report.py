@@ -541,7 +541,7 @@ def _furniture(fig, src: MapSource, n: int, total: int) -> None:
 def build_blocks(src: MapSource, *, hazard_maps: bool = False, maps: Sequence[str] | None = None) -> list[Block]:
     from sync.county import county_status
 
-    status = county_status(src.path)
+    status = county_status(src.target)
     tt = stats.township_table(src)
     summ = stats.summary(src, status.townships)
     num = _Numbers()

@@ -54,6 +54,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from schemas.model import REFERENCE_DATE, Field, FieldType, Form
+from geodb.layers import as_target
 
 Progress = Callable[[str, int, int], None]
 
@@ -1759,7 +1760,7 @@ def simulate_fieldwork(sample_dir: str | Path, out_dir: str | Path, *, error_rat
             shutil.rmtree(d)
         d.mkdir(parents=True)
     sim = _Simulation(sample, out, error_rate=error_rate, conflicts=conflicts, seed=seed,
-                      county_gpkg=Path(county_gpkg) if county_gpkg else None, progress=progress)
+                      county_gpkg=as_target(county_gpkg) if county_gpkg else None, progress=progress)
     result = sim.run()
     result.seconds = time.perf_counter() - t0
     return result

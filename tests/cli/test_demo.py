@@ -9,10 +9,26 @@ from click.testing import CliRunner
 from census_cli.main import cli
 
 
-def test_demo_small(tmp_path):
-    out = tmp_path / "demo"
+import re
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def demo_gpkg(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "demo"
     r = CliRunner().invoke(cli, ["demo", "--out", str(out), "--buildings", "400"])
     assert r.exit_code == 0, r.output
+    return out
+
+
+def _figures(summary: dict) -> list[str]:
+    """What the demo reports, without paths and timings (equal for equal data, whatever the backend)."""
+    return [re.sub(r"用时 [0-9.]+ 秒。|Took [0-9.]+ s\.", "", item["what"]) for item in summary["made"]]
+
+
+def test_demo_small(demo_gpkg):
+    out = demo_gpkg
     summary = json.loads((out / "demo_summary.json").read_text(encoding="utf-8"))
     for item in summary["made"]:
         assert Path(item["path"]).exists(), item
@@ -53,3 +69,32 @@ def test_demo_small(tmp_path):
     for cmd in gpkg_validators():
         r = subprocess.run([*cmd, "-k", "--extra", str(gpkg)], capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_demo_on_postgis_gives_the_same_census(demo_gpkg, pg_url, tmp_path):
+    """The whole census with the county database on PostGIS: the same packages accepted, the same
+    feedback round, the same risk, dangers and history figures, maps and report as on a GeoPackage."""
+    from geodb import layers as L
+    from sync.county import county_status, verify_county
+
+    out = tmp_path / "demo_pg"
+    r = CliRunner().invoke(cli, ["demo", "--out", str(out), "--buildings", "400", "--db", pg_url])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "demo_summary.json").read_text(encoding="utf-8"))
+    for item in summary["made"]:
+        assert item["path"].startswith("postgresql://") or Path(item["path"]).exists(), item
+    assert not (out / "county" / "211481.gpkg").exists()          # nothing went into a file
+    gpkg_summary = json.loads((demo_gpkg / "demo_summary.json").read_text(encoding="utf-8"))
+    assert _figures(summary) == _figures(gpkg_summary)
+    assert verify_county(pg_url).ok
+    st = county_status(pg_url).as_dict()
+    assert sum(t["has_issues"] for t in st["townships"]) == 0 and sum(t["conflicts"] for t in st["townships"]) == 0
+    assert {"risk_grid", "risk_townships", "risk_buildings", "danger_remediation", "history_trends"} <= set(
+        L.list_layers(pg_url))
+    grid_pg = L.read_dataframe(pg_url, "risk_grid", read_geometry=False)
+    grid_gp = L.read_dataframe(demo_gpkg / "county" / "211481.gpkg", "risk_grid", read_geometry=False)
+    assert len(grid_pg) == len(grid_gp)
+    assert sorted(grid_pg["comprehensive_level"]) == sorted(grid_gp["comprehensive_level"])
+    import subprocess
+    info = subprocess.run(["pdfinfo", str(out / "report.pdf")], capture_output=True, text=True, check=True).stdout
+    assert int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:"))) >= 10
