@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from .common import (
+    need,
     EXIT_INVALID,
     EXIT_PARTIAL,
     CommandFailed,
@@ -29,9 +30,7 @@ COUNTY_GPKG = click.option("--gpkg", "gpkg", required=True, type=click.Path(dir_
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="只输出 JSON / machine-readable output.")
 
 
-def _need(path: str | Path) -> None:
-    if not Path(path).exists():
-        raise FileNotFoundError(2, "not found", str(path))
+_need = need
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -5,11 +5,10 @@ Thin shells over :mod:`sync.county` and :mod:`sync.county_import`.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 
-from .common import (EXIT_INVALID, EXIT_PARTIAL, CommandFailed, callback_progress, echo_err, emit_json,
+from .common import (EXIT_INVALID, EXIT_PARTIAL, CommandFailed, callback_progress, echo_err, emit_json, need,
                      handle_errors, progress)
 
 GPKG_OPTION = click.option("--gpkg", "gpkg", required=True, type=click.Path(dir_okay=False),
@@ -18,11 +17,7 @@ GPKG_OPTION = click.option("--gpkg", "gpkg", required=True, type=click.Path(dir_
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="输出 JSON / machine-readable output.")
 
 
-def _need(path: str) -> None:
-    from geodb.target import is_server
-
-    if not is_server(path) and not Path(path).exists():   # a server database answers for itself on open
-        raise FileNotFoundError(2, "not found", path)
+_need = need
 
 
 @click.group()

@@ -11,6 +11,7 @@ import functools
 import json
 import sqlite3
 import sys
+from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable
 
@@ -23,6 +24,15 @@ EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 
+
+
+def need(path) -> None:
+    """A file or folder the command reads must exist (a clear error otherwise); a server URL answers for
+    itself when the command opens it."""
+    from geodb.target import is_server
+
+    if not is_server(path) and not Path(path).exists():
+        raise FileNotFoundError(2, "not found", str(path))
 
 
 def _server_error(e: BaseException) -> bool:

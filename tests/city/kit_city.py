@@ -48,23 +48,27 @@ class Site:
         return import_upward(self.city, [Path(p) for p in paths], **kw)[0]
 
 
-def make_template(tmp: Path) -> Site:
+def make_template(tmp: Path, *, county_url: str | None = None, city_url: str | None = None) -> Site:
+    """The template site: both databases as GeoPackages, or both on PostGIS (``county_url``, ``city_url``)."""
     from sync.city import enrol_county, init_city
 
-    county = kit.init_county(tmp)
-    city = tmp / "city" / "city.gpkg"
+    county = kit.init_county(tmp, url=county_url)
+    city = city_url or tmp / "city" / "city.gpkg"
     init_city(city, city="2114", sample_root=tmp / "sample", forms=kit.forms())
-    _, enrolment = enrol_county(city, str(county) + ".keys.json")
+    _, enrolment = enrol_county(city, kit.keys_file(county))
     return Site(county, city, enrolment, tmp)
 
 
-def copy_site(t: Site, dest: Path) -> Site:
+def copy_site(t: Site, dest: Path, *, county_url: str | None = None, city_url: str | None = None) -> Site:
     dest.mkdir(parents=True, exist_ok=True)
-    county = kit.copy_county(t.county, dest / "county")
-    (dest / "city").mkdir()
-    city = dest / "city" / "city.gpkg"
-    shutil.copy(t.city, city)
-    shutil.copy(str(t.city) + ".keys.json", str(city) + ".keys.json")
+    county = kit.copy_county(t.county, dest / "county", url=county_url)
+    if city_url:
+        city = kit.copy_county(t.city, dest / "city", url=city_url)   # a database from the template's
+    else:
+        (dest / "city").mkdir()
+        city = dest / "city" / "city.gpkg"
+        shutil.copy(t.city, city)
+        shutil.copy(str(t.city) + ".keys.json", str(city) + ".keys.json")
     enrolment = dest / "enrolment.json"
     shutil.copy(t.enrolment, enrolment)
     return Site(county, city, enrolment, dest)
@@ -87,16 +91,16 @@ CITY_TABLES = ("census_records", "census_revisions", "census_conflicts", "census
 
 
 def city_checksums(city: Path) -> dict[str, str]:
-    from geodb.city import CityDB
+    from geodb.target import open_city
 
-    with CityDB.open(city, readonly=True) as db:
+    with open_city(city, readonly=True) as db:
         have = set(db.layer_specs()) | {"census_records", "census_revisions", "census_conflicts", "census_counties",
                                         "census_settings", "census_layers", "townships", "villages", "counties", "city"}
         return db.table_checksums([t for t in CITY_TABLES if t in have])
 
 
 def city_ledger(city: Path) -> list[dict]:
-    from geodb.city import CityDB
+    from geodb.target import open_city
 
-    with CityDB.open(city, readonly=True) as db:
+    with open_city(city, readonly=True) as db:
         return db.ledger()

@@ -22,10 +22,10 @@ from tests.sync import kit
 
 
 def _open(site, path):
-    from geodb.city import CityDB
+    from geodb.target import open_city
     from sync.city import city_keys
 
-    with CityDB.open(site.city, readonly=True) as db:
+    with open_city(site.city, readonly=True) as db:
         keys = city_keys(db)
         towns = {c: frozenset(t) for c, t in db.townships_by_county().items()}
         return open_upward_package(path, city=db.city, county_key=db.county_key, city_keys=keys, forms=kit.forms(),
@@ -65,7 +65,7 @@ def test_incremental_with_receipt(site):
     p1 = site.up()
     [r1] = site.city_import([p1])
     assert r1.outcome == "accepted"
-    receipt = site.city.parent / "receipts" / f"receipt_{kit.COUNTY}_000001.json"
+    receipt = kit.side(site.city) / "receipts" / f"receipt_{kit.COUNTY}_000001.json"
     assert receipt.is_file()
     # without the receipt the county resends what the city may not have; with it, only what is new
     p2 = site.up()
@@ -85,7 +85,7 @@ def test_city_enrolment_is_pinned_and_checked(site):
     site.up()
     # another "city" with other keys cannot take over this county's reporting
     fake = K.generate_county_keys("211400")
-    doc = make_city_enrolment(fake, city_name="假市", county=read_county_public(str(site.county) + ".keys.json"))
+    doc = make_city_enrolment(fake, city_name="假市", county=read_county_public(kit.keys_file(site.county)))
     with pytest.raises(UpwardError, match="impersonate"):
         export_approved(site.county, site.tmp / "up", city_enrolment=doc, forms=kit.forms())
     # an altered enrolment fails its signature
