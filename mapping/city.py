@@ -42,10 +42,11 @@ class CityMapSource(MapSource):
     def __init__(self, gpkg: str | Path, *, hazards_dir: str | Path | None = None):
         # as MapSource.__init__, less its check for a ``county`` layer (a city has ``city`` and ``counties``)
         from geodb import layers as L
-        from geodb.target import anchor_path
+        from geodb.target import anchor_path, display_name, is_server
 
         self.target = L.as_target(gpkg)
         self.path = anchor_path(gpkg)
+        self.db_label = display_name(gpkg) if is_server(gpkg) else self.path.name
         if not L.exists(self.target):
             raise NotACountyGpkg(self.path, "文件不存在", "file not found")
         self.city_path = None
@@ -79,8 +80,8 @@ class CityMapSource(MapSource):
     @cached_property
     def risk_counties(self):
         if not self.has("risk_counties"):
-            raise MappingError(f"{self.path.name} 中没有县级风险汇总（risk_counties），请先运行 census city assess",
-                               f"{self.path.name} has no county risk layer (risk_counties); run census city assess first")
+            raise MappingError(f"{self.db_label} 中没有县级风险汇总（risk_counties），请先运行 census city assess",
+                               f"{self.db_label} has no county risk layer (risk_counties); run census city assess first")
         gdf = self.read("risk_counties")
         gdf["county_code"] = gdf["county_code"].astype(str)
         return gdf.sort_values("county_code").reset_index(drop=True)

@@ -457,7 +457,7 @@ def _methods_blocks(src: CityMapSource, num: ReportNumbers) -> list[Block]:
                          "（房屋指数 = ∛(HV·LCC)，故 HV = 指数³/LCC），再按乡镇同样的方法分级，分级界限以评估单元“县级行政区”记入 "
                          "risk_breaks 表。", **small),
                section(n_sections + 2, "数据来源"),
-               Paragraph(f"（1）市级普查数据库 {src.path.name}：各县（市、区）普查办审核通过后逐级上报的记录（签名上报包，市级核验签名、"
+               Paragraph(f"（1）市级普查数据库 {src.db_label}：各县（市、区）普查办审核通过后逐级上报的记录（签名上报包，市级核验签名、"
                          "管辖与哈希后导入，只含审核通过的当前版本），以及市界、县级行政区、乡镇、村级区划图层；"
                          f"（2）致灾因子图层：各县致灾因子栅格按县界拼接的全市图层（{run.get('hazards_dir') or '—'}；取最细像元、"
                          "最近邻放置、不插值，像元归属其中心所在的县）；（3）上报与审核情况：市级上报包台账及各县上报包所附县级台账摘要；"

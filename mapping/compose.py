@@ -81,7 +81,7 @@ def standard_notes(src: MapSource, ctx, extra: Sequence[str]) -> list[str]:
     made = dt.date.today().isoformat()
     lines = list(extra)
     lines += [f"{styles.MAP_CRS_LABEL_ZH}；等距圆柱投影，标准纬线 {src.lat0:.2f}°N",
-              f"行政区划：{src.db_kind_zh} {src.path.name}；{ctx.source_zh.split('：', 1)[-1]}",
+              f"行政区划：{src.db_kind_zh} {src.db_label}；{ctx.source_zh.split('：', 1)[-1]}",
               f"普查标准时点：{styles.REFERENCE_DATE_TEXT}；制图日期：{made}",
               f"制图：{src.county_name}自然灾害综合风险普查办公室（census-toolkit）"]
     return lines

@@ -415,7 +415,7 @@ def _methods_blocks(src: MapSource, num: _Numbers) -> list[Block]:
         blocks.append(_section(7, 5, "重点隐患与历史灾害评估方法"))
         blocks += [Paragraph(t, size=9.0, indent_first=False, colour="#333333", leading=1.5) for t in extra]
     blocks += [_section(7, 6 if extra else 5, "数据来源"),
-               Paragraph(f"（1）县级普查数据库 {src.path.name}：乡镇（街道）回传的房屋、人口、减灾能力、历史灾害等调查记录，"
+               Paragraph(f"（1）县级普查数据库 {src.db_label}：乡镇（街道）回传的房屋、人口、减灾能力、历史灾害等调查记录，"
                          "经签名校验与合并；（2）致灾因子图层：各行业部门提供的致灾因子栅格（GeoTIFF，CGCS2000）；"
                          "（3）行政区划边界：县级普查数据库的乡镇、村级区划图层；（4）易损性曲线和单位造价：见上文各灾种依据。"
                          "本报告由 census-toolkit 自动生成，所有数字均可由县级数据库复算。", size=9.5)]

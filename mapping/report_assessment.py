@@ -541,7 +541,7 @@ def summary_paragraphs(src: MapSource) -> list[str]:
                    + _most_p1(f["p1_townships"])
                    + "（见“重点隐患评估与整治清单”）。")
     else:
-        missing.append(f"`census risk dangers --gpkg {src.path.name} --hazards 致灾因子目录 --out 整治清单.xlsx`"
+        missing.append(f"`census risk dangers --gpkg {src.db_label} --hazards 致灾因子目录 --out 整治清单.xlsx`"
                        "（重点隐患评估与整治清单）")
     if src.has_history():
         t = src.history_trends
@@ -557,7 +557,7 @@ def summary_paragraphs(src: MapSource) -> list[str]:
                       "需核查其历史统计或评估数据" if flagged else "；各乡镇模型与记录的合计损失量级一致")
                    + "（见“历史灾害评估”）。")
     else:
-        missing.append(f"`census risk history --gpkg {src.path.name}`（历史灾害评估）")
+        missing.append(f"`census risk history --gpkg {src.db_label}`（历史灾害评估）")
     if missing:
         out.append("本报告尚未包含以下评估，运行相应命令后重新生成报告即可加入：" + "；".join(missing) + "。")
     return out

@@ -50,10 +50,12 @@ class MapSource:
 
     def __init__(self, gpkg: str | Path, *, city: str | Path | None = None, hazards_dir: str | Path | None = None):
         from geodb import layers as L
-        from geodb.target import anchor_path
+        from geodb.target import anchor_path, display_name, is_server
 
         self.target = L.as_target(gpkg)           # a file path, or a PostGIS URL
-        self.path = anchor_path(gpkg)             # for messages and side files (== the file for a GeoPackage)
+        self.path = anchor_path(gpkg)             # side files (== the file for a GeoPackage)
+        # how notes and messages name the database: the file name, or the URL without a password
+        self.db_label = display_name(gpkg) if is_server(gpkg) else self.path.name
         if not L.exists(self.target):
             raise NotACountyGpkg(self.path, "文件不存在", "file not found")
         self.city_path = Path(city) if city else None
@@ -278,13 +280,13 @@ class MapSource:
         missing = tuple(layer for layer in DANGER_LAYERS if not self.has(layer))
         if missing:
             raise AssessmentMissing(self.path, missing, "重点隐患评估", "hidden-danger assessment",
-                                    f"census risk dangers --gpkg {self.path} --hazards 致灾因子目录 --out 整治清单.xlsx")
+                                    f"census risk dangers --gpkg {self.db_label} --hazards 致灾因子目录 --out 整治清单.xlsx")
 
     def require_history(self) -> None:
         missing = tuple(layer for layer in HISTORY_LAYERS if not self.has(layer))
         if missing:
             raise AssessmentMissing(self.path, missing, "历史灾害评估", "historical-disaster assessment",
-                                    f"census risk history --gpkg {self.path}")
+                                    f"census risk history --gpkg {self.db_label}")
 
     @cached_property
     def danger_sites(self) -> gpd.GeoDataFrame:

@@ -220,8 +220,8 @@ def density_grid(src: MapSource, kind: str, cell_km: float = 1.0):
     """(cells in EPSG:4490, density per km²) for houses binned onto ``cell_km`` cells; empty cells dropped."""
     houses = src.houses
     if not len(houses):
-        raise MappingError(f"{src.path} 中没有房屋调查记录（rural_house、urban_house 为空），无法绘制承灾体密度图",
-                           f"{src.path} has no house records (rural_house and urban_house are empty)")
+        raise MappingError(f"{src.db_label} 中没有房屋调查记录（rural_house、urban_house 为空），无法绘制承灾体密度图",
+                           f"{src.db_label} has no house records (rural_house and urban_house are empty)")
     _crs, fwd, back = _gk(src)
     c = shapely.centroid(houses.geometry.values)
     x, y = fwd.transform(shapely.get_x(c), shapely.get_y(c))
@@ -244,8 +244,8 @@ def village_density(src: MapSource):
     villages = src.read("villages")
     pop = src.village_population
     if not len(pop):
-        raise MappingError(f"{src.path} 中没有村（社区）人口记录（village_population 为空），无法绘制人口密度图",
-                           f"{src.path} has no village population records (village_population is empty)")
+        raise MappingError(f"{src.db_label} 中没有村（社区）人口记录（village_population 为空），无法绘制人口密度图",
+                           f"{src.db_label} has no village population records (village_population is empty)")
     by_code = dict(zip(pop["village_code"].astype(str), pop["resident_population"]))
     geoms = villages.geometry.values
     area_km2 = shapely.area(shapely.transform(geoms, lambda xy: np.column_stack(fwd.transform(*xy.T)))) / 1e6
@@ -367,8 +367,8 @@ def capacity_map(gpkg: str | Path | MapSource, indicator: str = "shelter_per_100
     towns = src.townships
     vals = np.array([values.get(c, np.nan) for c in towns["code"]], dtype=float)
     if not np.isfinite(vals).any():
-        raise MappingError(f"{src.path} 中没有可用的乡镇减灾能力数据（{ind.source_zh}），无法绘制能力图",
-                           f"{src.path} has no usable township capacity data for {ind.id}")
+        raise MappingError(f"{src.db_label} 中没有可用的乡镇减灾能力数据（{ind.source_zh}），无法绘制能力图",
+                           f"{src.db_label} has no usable township capacity data for {ind.id}")
     edges = class_edges(vals, "fisher_jenks")
     cls = classes_of(vals, edges)
     names = fmt.range_labels(edges)

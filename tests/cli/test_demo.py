@@ -98,3 +98,6 @@ def test_demo_on_postgis_gives_the_same_census(demo_gpkg, pg_url, tmp_path):
     import subprocess
     info = subprocess.run(["pdfinfo", str(out / "report.pdf")], capture_output=True, text=True, check=True).stdout
     assert int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:"))) >= 10
+    text = subprocess.run(["pdftotext", str(out / "report.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert pg_url.rsplit("/", 1)[1] in text      # the report names the server database, not a local folder
