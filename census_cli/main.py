@@ -47,8 +47,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
+# (module, attribute, group) of commands that join a group made in another module
+GROUP_COMMANDS = [
+    ("census_cli.cmd_migrate", "county_migrate", "county"),
+    ("census_cli.cmd_migrate", "city_migrate", "city"),
+]
+
 for _module, _attr in COMMAND_MODULES:
     cli.add_command(getattr(importlib.import_module(_module), _attr))
+for _module, _attr, _group in GROUP_COMMANDS:
+    cli.commands[_group].add_command(getattr(importlib.import_module(_module), _attr))
 
 
 def main() -> None:

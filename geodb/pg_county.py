@@ -112,8 +112,10 @@ def qname(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
-def create_form_table(conn: pg.PgConnection, spec: LayerSpec) -> None:
-    """One form's layer: ``fid``, ``geom`` (spatial forms), the flattened columns, the system columns."""
+def create_form_table(conn: pg.PgConnection, spec: LayerSpec, *, index: bool = True) -> None:
+    """One form's layer: ``fid``, ``geom`` (spatial forms), the flattened columns, the system columns.
+    ``index=False`` leaves the GIST index to :func:`create_form_index` (a bulk copy builds it once,
+    after the rows, instead of row by row)."""
     t = gpkg.qid(spec.table)
     cols = ["fid BIGSERIAL PRIMARY KEY"]
     if spec.geometry_type:
@@ -121,9 +123,42 @@ def create_form_table(conn: pg.PgConnection, spec: LayerSpec) -> None:
     cols += [f"{gpkg.qid(c[0])} {PG_TYPES[c[1]]}" for c in spec.columns]
     cols += [f"{gpkg.qid(c)} {PG_TYPES[typ]}" for c, typ in SYSTEM_COLUMNS]
     conn.execute(f"CREATE TABLE IF NOT EXISTS {t} ({', '.join(cols)})")
-    if spec.geometry_type:
-        conn.execute(f"CREATE INDEX IF NOT EXISTS {gpkg.qid(spec.table + '_geom_idx')} ON {t} USING GIST (geom)")
+    if index:
+        create_form_index(conn, spec)
     conn.execute(f"COMMENT ON TABLE {t} IS {_literal(spec.form_id)}")
+
+
+def create_form_index(conn: pg.PgConnection, spec: LayerSpec) -> None:
+    """The GIST index of a spatial form's layer (nothing for an attribute table)."""
+    if spec.geometry_type:
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {gpkg.qid(spec.table + '_geom_idx')} ON {gpkg.qid(spec.table)} "
+                     "USING GIST (geom)")
+
+
+def split_ddl(statements: Iterable[str]) -> tuple[list[str], list[str]]:
+    """:func:`pg_ddl` statements as (tables, indexes): ``CREATE [UNIQUE] INDEX`` apart, so that a bulk
+    copy builds each index once after the rows (an init runs both lists back to back)."""
+    tables, indexes = [], []
+    for s in statements:
+        (indexes if re.match(r"\s*CREATE\s+(UNIQUE\s+)?INDEX\b", s, re.IGNORECASE) else tables).append(s)
+    return tables, indexes
+
+
+def create_census_tables(conn: pg.PgConnection, ddl: Iterable[str], *, indexes: bool = True) -> list[str]:
+    """The bookkeeping tables of ``ddl`` (written for SQLite, translated by :func:`pg_ddl`) and the audit
+    log's append-only guard. With ``indexes=False`` the secondary indexes are not made but returned, for
+    the caller to run after a bulk copy (the guard only stops UPDATE/DELETE/TRUNCATE, so copied rows go
+    in under it)."""
+    tables, later = split_ddl(pg_ddl(ddl))
+    for stmt in tables:
+        conn.execute(stmt)
+    for stmt in audit_guard_ddl():
+        conn.execute(stmt)
+    if indexes:
+        for stmt in later:
+            conn.execute(stmt)
+        return []
+    return later
 
 
 def _literal(text: str) -> str:
@@ -650,10 +685,7 @@ def creating(store: type, url: str, *, code: str, tables: Iterable[str], specs: 
             pg.ensure_postgis(raw, url)
             for spec in specs:
                 create_form_table(conn, spec)
-            for stmt in pg_ddl(ddl):
-                conn.execute(stmt)
-            for stmt in audit_guard_ddl():
-                conn.execute(stmt)
+            create_census_tables(conn, ddl)
             for spec in specs:
                 conn.execute("INSERT INTO census_layers (form_id, form_version, table_name, geometry_type, "
                              "geometry_field, columns) VALUES (:form_id, :form_version, :table_name, :geometry_type, "
@@ -795,10 +827,13 @@ __all__ = [
     "PgCountyDB",
     "PgStore",
     "PgUpwardSQL",
+    "create_census_tables",
     "create_county_pg",
+    "create_form_index",
     "create_form_table",
     "creating",
     "pg_ddl",
+    "split_ddl",
     "wkb_of",
     "write_layer",
 ]
