@@ -17,7 +17,6 @@ from sync.county import resolve_conflict, verify_county
 from sync.migrate import MigrateError, migrate_city, migrate_county
 from tests.city import kit_city
 from tests.sync import kit
-from tests.sync.test_migrate import layer_rows, spatial_tables
 
 
 @pytest.fixture
@@ -79,11 +78,11 @@ def assert_same(gpkg, url, opener) -> None:
         src = db.table_checksums()
     with opener(url, readonly=True) as db:
         dst = db.table_checksums()
-    spatial = spatial_tables(url)
+    spatial = kit.spatial_tables(url)
     assert {t for t in src if not t.startswith("gpkg_")} <= set(dst)
     for t in sorted((set(src) & set(dst)) - {"census_audit"}):
         if t in spatial:
-            assert layer_rows(gpkg, t) == layer_rows(url, t), t
+            assert kit.layer_rows(gpkg, t) == kit.layer_rows(url, t), t
         elif not t.startswith("risk_"):
             assert src[t] == dst[t], t
 

@@ -367,3 +367,37 @@ def assert_rejected(gpkg: Path, path: Path, reason: str | tuple, **kw):
     rep = verify_county(gpkg)
     assert rep.ok, [f.line() for f in rep.findings]
     return res
+
+
+# -- comparing a GeoPackage with a server database (migration) ----------------------------------------
+def spatial_tables(url) -> set[str]:
+    return {t for (t,) in rows(url, "SELECT f_table_name FROM geometry_columns")}
+
+
+def layer_rows(target, table: str) -> list[tuple]:
+    """Every row in fid order with its geometry as ISO WKB hex (a GeoPackage blob or PostGIS' EWKB)."""
+    import psycopg
+    import shapely
+
+    from geodb import gpkg as G
+
+    if is_pg(target):
+        gcols = {c for (c,) in rows(target, "SELECT f_geometry_column FROM geometry_columns WHERE f_table_name=?",
+                                        (table,))}
+        with psycopg.connect(target) as conn:
+            cur = conn.execute(f'SELECT * FROM "{table}" ORDER BY fid')
+            names = [d[0] for d in cur.description]
+            data = cur.fetchall()
+        decode = shapely.from_wkb
+    else:
+        gcols = {c for (c,) in rows(target, "SELECT column_name FROM gpkg_geometry_columns WHERE table_name=?",
+                                        (table,))}
+        import sqlite3
+        conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
+        cur = conn.execute(f'SELECT * FROM "{table}" ORDER BY fid')
+        names = [d[0] for d in cur.description]
+        data = cur.fetchall()
+        conn.close()
+        decode = G.decode
+    return [tuple(shapely.to_wkb(decode(v), hex=True, flavor="iso", byte_order=1) if n in gcols and v is not None
+                  else v for n, v in zip(names, r)) for r in data]

@@ -88,50 +88,18 @@ def source(tmp_path_factory):
 
 # -- comparing the two databases ------------------------------------------------------------------------
 
-def spatial_tables(url) -> set[str]:
-    return {t for (t,) in kit.rows(url, "SELECT f_table_name FROM geometry_columns")}
-
-
-def layer_rows(target, table: str) -> list[tuple]:
-    """Every row in fid order with its geometry as ISO WKB hex (a GeoPackage blob or PostGIS' EWKB)."""
-    import shapely
-
-    from geodb import gpkg as G
-
-    if kit.is_pg(target):
-        gcols = {c for (c,) in kit.rows(target, "SELECT f_geometry_column FROM geometry_columns WHERE f_table_name=?",
-                                        (table,))}
-        with psycopg.connect(target) as conn:
-            cur = conn.execute(f'SELECT * FROM "{table}" ORDER BY fid')
-            names = [d[0] for d in cur.description]
-            rows = cur.fetchall()
-        decode = shapely.from_wkb
-    else:
-        gcols = {c for (c,) in kit.rows(target, "SELECT column_name FROM gpkg_geometry_columns WHERE table_name=?",
-                                        (table,))}
-        import sqlite3
-        conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
-        cur = conn.execute(f'SELECT * FROM "{table}" ORDER BY fid')
-        names = [d[0] for d in cur.description]
-        rows = cur.fetchall()
-        conn.close()
-        decode = G.decode
-    return [tuple(shapely.to_wkb(decode(v), hex=True, flavor="iso", byte_order=1) if n in gcols and v is not None
-                  else v for n, v in zip(names, r)) for r in rows]
-
-
 def assert_same_data(gpkg, url) -> None:
     """Bookkeeping tables (but the audit log) row for row (checksums), layers row for row with their geometries, result
     layers as pyogrio / pg_layers read them (same dtypes, values, CRS, geometries)."""
     import pandas as pd
 
     src, dst = kit.all_checksums(gpkg), kit.all_checksums(url)
-    spatial = spatial_tables(url)
+    spatial = kit.spatial_tables(url)
     shared = (set(src) & set(dst)) - set(EXTRA_LAYERS) - {"census_audit"}   # the audit log: one row more, below
     assert {t for t in src if not t.startswith("gpkg_")} <= set(dst)      # every table came along
     for t in sorted(shared):
         if t in spatial:
-            assert layer_rows(gpkg, t) == layer_rows(url, t), t
+            assert kit.layer_rows(gpkg, t) == kit.layer_rows(url, t), t
         else:
             assert src[t] == dst[t], t
     for layer in EXTRA_LAYERS:
