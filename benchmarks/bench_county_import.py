@@ -197,6 +197,7 @@ def main() -> None:
     shutil.copy(tpl_gpkg, gpkg)
     shutil.copy(str(tpl_gpkg) + ".keys.json", str(gpkg) + ".keys.json")
 
+    load0 = os.getloadavg()[0]
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     results = import_packages(gpkg, paths, workers=args.workers)
@@ -207,7 +208,8 @@ def main() -> None:
     invalid = sum(r.invalid for r in results)
     print(f"county import: {len(paths)} packages, {stored:,} revisions stored ({invalid:,} with issues), "
           f"{accepted} accepted: {import_s:.1f} s = {stored / import_s:,.0f} revisions/s "
-          f"(CPU {import_cpu:.1f} s in all processes; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
+          f"(CPU {import_cpu:.1f} s in all processes; {os.cpu_count()} CPUs, load {load0:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after)")
     if accepted != len(paths) or stored != args.n // args.packages * args.packages:
         print("ERROR: not every package/revision was accepted", file=sys.stderr)
         for r in results:

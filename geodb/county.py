@@ -30,7 +30,7 @@ import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from schemas.errors import CensusError
 from schemas.model import Field, FieldType, Form
@@ -198,6 +198,9 @@ def layer_spec(form: Form) -> LayerSpec:
                      form.key_field)
 
 
+_TEXT_TYPES = frozenset((str, type(None)))
+
+
 class Flattener:
     """Turns validated records into layer rows fast: one list per record, a few conversions."""
 
@@ -205,6 +208,7 @@ class Flattener:
         self.spec = spec
         self.keys = [c[3] if len(c) > 3 else c[0] for c in spec.columns]
         self.special = [(i, c[2]) for i, c in enumerate(spec.columns) if c[2] != "plain"]
+        self._kinds = dict(self.special)
 
     def row(self, record: Mapping) -> list:
         get = record.get
@@ -229,20 +233,21 @@ class Flattener:
         return list(map(list, zip(*self._columns(records))))
 
     def _columns(self, records: Sequence[Mapping]) -> list[list]:
-        kinds = {i: k for i, k in self.special}
-        cols = []
-        for i, key in enumerate(self.keys):
-            col = [rec.get(key) for rec in records]
-            kind = kinds.get(i)
-            if kind == "text":
-                col = [v if v is None or isinstance(v, str) else
-                       (json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else str(v)) for v in col]
-            elif kind == "multi":
-                col = [v if v is None else (" ".join(map(str, v)) if isinstance(v, list) else str(v)) for v in col]
-            elif kind is not None:  # json / geojson
-                col = [v if v is None else json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in col]
-            cols.append(col)
-        return cols
+        return [self._convert(i, [rec.get(key) for rec in records]) for i, key in enumerate(self.keys)]
+
+    def _convert(self, i: int, col: list) -> list:
+        """Column ``i``'s answers as the layer stores them (text, multi, json kinds converted)."""
+        kind = self._kinds.get(i)
+        if kind == "text":
+            if set(map(type, col)) <= _TEXT_TYPES:
+                return col
+            return [v if v is None or isinstance(v, str) else
+                    (json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else str(v)) for v in col]
+        if kind == "multi":
+            return [v if v is None else (" ".join(map(str, v)) if isinstance(v, list) else str(v)) for v in col]
+        if kind is not None:  # json / geojson
+            return [v if v is None else json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in col]
+        return col
 
     def rows_kept(self, records: Sequence[Mapping]) -> tuple[list[int] | None, list[list]]:
         """:meth:`rows` without the columns that are empty (None) in every record: (indices of the
@@ -250,10 +255,38 @@ class Flattener:
         several times what a value does, and most optional questions are unanswered in most records."""
         if not self.keys or not records:
             return None, [[] for _ in records]
-        cols = self._columns(records)
+        return self._kept(self._columns(records), len(records))
+
+    def columns_kept(self, columns: Mapping[str, Sequence], n: int, *,
+                     first: Sequence | None = None) -> tuple[list[int] | None, list[list]]:
+        """:meth:`rows_kept` from answers already in columns (field name → value per record, as
+        :meth:`schemas.validator.Validator.validate_columns` gives them; a field not there is empty).
+        ``first``: a value per record put before the columns (the geometry blob of a feature row)."""
+        kept, cols = self.columns_kept_columns(columns, n, first=first)
+        if not cols:
+            return kept, [[] for _ in range(n)]
+        return kept, list(map(list, zip(*cols)))
+
+    def columns_kept_columns(self, columns: Mapping[str, Sequence], n: int, *,
+                             first: Sequence | None = None) -> tuple[list[int] | None, list[list]]:
+        """:meth:`columns_kept` without making rows: (indices of the columns kept or None, the layer's
+        columns — ``first`` then the kept ones — each a list of ``n`` values)."""
+        lead = [] if first is None else [list(first)]
+        if not self.keys or not n:
+            return None, lead
+        empty = [None] * n
+        cols = []
+        for i, key in enumerate(self.keys):
+            col = columns.get(key)
+            cols.append(empty if col is None else self._convert(i, col))
+        kept = [k for k, col in enumerate(cols) if any(v is not None for v in col)]
+        return (None if len(kept) == len(cols) else kept), lead + [cols[k] for k in kept]
+
+    @staticmethod
+    def _kept(cols: list[list], n: int) -> tuple[list[int] | None, list[list]]:
         kept = [k for k, col in enumerate(cols) if any(v is not None for v in col)]
         if not kept:
-            return kept, [[] for _ in records]
+            return kept, [[] for _ in range(n)]
         return (None if len(kept) == len(cols) else kept), list(map(list, zip(*[cols[k] for k in kept])))
 
     def geometry(self, record: Mapping):
@@ -450,6 +483,34 @@ def _dict_rows(cur: sqlite3.Cursor) -> list[dict]:
     return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
+def _sql_literal(v: Any) -> str | None:
+    """``v`` as an SQL literal (None: it cannot be one here — the caller binds it instead)."""
+    if v is None:
+        return "NULL"
+    if type(v) is int:
+        return str(v)
+    if type(v) is str and "\x00" not in v:
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:   # a lone surrogate: SQLite's driver refuses it as a value anyway
+            return None
+        return "'" + v.replace("'", "''") + "'"
+    return None
+
+
+def _new_ids(conn: sqlite3.Connection, table: str, key: str, before: int, n: int) -> list[int] | None:
+    """The ids of the ``n`` rows just inserted above ``before`` (they grow monotonically), in order; None
+    when the table does not hold exactly ``n`` rows above it. Consecutive ids (the usual case: nobody
+    else writes during the transaction) are known from a count, without reading them back."""
+    q = gpkg.qid(table), gpkg.qid(key)
+    count, top = conn.execute(f"SELECT count(*), max({q[1]}) FROM {q[0]} WHERE {q[1]} > ?", (before,)).fetchone()
+    if count != n:
+        return None
+    if not n or top == before + n:
+        return list(range(before + 1, before + 1 + n))
+    return [i for (i,) in conn.execute(f"SELECT {q[1]} FROM {q[0]} WHERE {q[1]} > ? ORDER BY {q[1]}", (before,))]
+
+
 def _chunks(seq: Sequence, n: int = 900) -> Iterator[Sequence]:
     for i in range(0, len(seq), n):
         yield seq[i:i + n]
@@ -472,6 +533,8 @@ class CountyDB:
         self.path = Path(path)
         self.conn = conn
         self._head: tuple[int, str] | None = None
+        # R-tree entries of features inserted in the open transaction, written at commit (see insert_features)
+        self._rtree_pending: dict[str, list[tuple[Any, Any]]] = {}
 
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = False) -> "CountyDB":
@@ -518,11 +581,14 @@ class CountyDB:
         except sqlite3.OperationalError as e:
             raise self._locked(e) from e
         self._head = None
+        self._pending().clear()
         try:
             yield self
+            self._flush_rtree()
         except BaseException:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
+            self._pending().clear()
             raise
         else:
             try:
@@ -542,20 +608,27 @@ class CountyDB:
             except sqlite3.OperationalError as e:
                 raise self._locked(e) from e
             self._head = None
+            self._pending().clear()
 
     def commit(self) -> None:
+        """Write what waits for the commit (R-tree entries), then COMMIT; a failure rolls back."""
         if self.conn.in_transaction:
             try:
+                self._flush_rtree()
                 self.conn.execute("COMMIT")
             except sqlite3.OperationalError as e:
                 self.rollback()
                 raise self._locked(e) from e
+            except BaseException:
+                self.rollback()
+                raise
         self._head = None
 
     def rollback(self) -> None:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
         self._head = None
+        self._pending().clear()
 
     @contextmanager
     def savepoint(self, name: str = "package") -> Iterator["CountyDB"]:
@@ -564,12 +637,14 @@ class CountyDB:
         sp = gpkg.qid(name)
         self.conn.execute(f"SAVEPOINT {sp}")
         head = self._head
+        pending = {k: list(v) for k, v in self._pending().items()}
         try:
             yield self
         except BaseException:
             self.conn.execute(f"ROLLBACK TO {sp}")
             self.conn.execute(f"RELEASE {sp}")
             self._head = head
+            self._rtree_pending = pending
             raise
         else:
             self.conn.execute(f"RELEASE {sp}")
@@ -761,6 +836,31 @@ class CountyDB:
                           else "?" for c in cols)
         self.conn.executemany(f"INSERT INTO census_revisions ({', '.join(cols)}) VALUES ({marks})", rows)
 
+    def insert_revisions_shared(self, columns: Sequence[str], rows: Sequence[Sequence], shared: Mapping[str, Any],
+                                full: Callable[[], Iterable[Sequence]]) -> None:
+        """Insert revisions whose values are partly the same for all: each row holds ``columns`` (names
+        from :attr:`REVISION_COLUMNS`, in that order), ``shared`` every other column's one value.
+
+        Contract: ``full()`` gives the same revisions as complete :meth:`insert_revisions` rows. The
+        default inserts ``full()``; the GeoPackage writes the shared values into the statement once
+        instead of binding them again for every row."""
+        cols = self.REVISION_COLUMNS
+        literals = {c: _sql_literal(shared[c]) for c in shared}
+        if type(self).insert_revisions is not CountyDB.insert_revisions or any(v is None for v in literals.values()) \
+                or set(columns) | set(shared) != set(cols) or set(columns) & set(shared) \
+                or list(columns) != [c for c in cols if c in set(columns)] or "content" in shared:
+            self.insert_revisions(full())
+            return
+        marks = []
+        for c in cols:
+            if c in shared:
+                v = literals[c]
+                marks.append("NULLIF(" + v + ", '')" if c == "parent_revision_id" else v)
+            else:
+                marks.append("CAST(? AS TEXT)" if c == "content" else "NULLIF(?, '')" if c == "parent_revision_id"
+                             else "?")
+        self.conn.executemany(f"INSERT INTO census_revisions ({', '.join(cols)}) VALUES ({', '.join(marks)})", rows)
+
     def insert_records(self, rows: Sequence[Sequence]) -> list[int]:
         """Insert records; returns their ids in row order."""
         if not rows:
@@ -769,8 +869,42 @@ class CountyDB:
         before = self.conn.execute("SELECT coalesce(max(id), 0) FROM census_records").fetchone()[0]
         self.conn.executemany(f"INSERT INTO census_records ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                               rows)
-        ids = [i for (i,) in self.conn.execute("SELECT id FROM census_records WHERE id > ? ORDER BY id", (before,))]
-        if len(ids) != len(rows):
+        ids = _new_ids(self.conn, "census_records", "id", before, len(rows))
+        if ids is None:
+            raise CountyDBError("记录写入行数不符", "record row count mismatch after insert")
+        return ids
+
+    def insert_records_of_features(self, spec: LayerSpec, fids: Sequence[int], common: Mapping[str, Any],
+                                   rows: Callable[[], Sequence[Sequence]]) -> list[int]:
+        """Insert the new records of features ``fids`` (just inserted by :meth:`insert_features`, in
+        order); returns their ids in the same order, as :meth:`insert_records` does.
+
+        Contract: ``rows()`` gives these records in :attr:`RECORD_COLUMNS` order, one per fid, where
+        ``record_uuid``, ``township``, ``current_revision_id``, ``review_state``, ``has_conflict`` and
+        ``valid`` are the feature's ``census_*`` columns, ``feature_fid`` is the fid, ``key_value`` is
+        NULL and the rest is ``common`` (``form_id``, ``first_package_id``, ``last_package_id``,
+        ``updated_at``). The default inserts ``rows()`` through :meth:`insert_records`; the GeoPackage
+        copies the values from the feature rows inside SQLite instead (nothing to bind per record)."""
+        n = len(fids)
+        if not n:
+            return []
+        if type(self).insert_records is not CountyDB.insert_records or \
+                list(fids) != list(range(fids[0], fids[0] + n)):
+            return self.insert_records(rows())
+        cols = self.RECORD_COLUMNS
+        values = {"record_uuid": "census_uuid", "form_id": ":form_id", "township": "census_township",
+                  "key_value": "NULL", "current_revision_id": "census_revision", "review_state": "census_state",
+                  "has_conflict": "census_conflict", "valid": "census_valid", "first_package_id": ":first_package_id",
+                  "last_package_id": ":last_package_id", "updated_at": ":updated_at", "feature_fid": "fid"}
+        before = self.conn.execute("SELECT coalesce(max(id), 0) FROM census_records").fetchone()[0]
+        self.conn.execute(
+            f"INSERT INTO census_records ({', '.join(cols)}) SELECT {', '.join(values[c] for c in cols)} "
+            f"FROM {gpkg.qid(spec.table)} WHERE fid BETWEEN :lo AND :hi ORDER BY fid",
+            {"form_id": common["form_id"], "first_package_id": common["first_package_id"],
+             "last_package_id": common["last_package_id"], "updated_at": common["updated_at"],
+             "lo": fids[0], "hi": fids[-1]})
+        ids = _new_ids(self.conn, "census_records", "id", before, n)
+        if ids is None:
             raise CountyDBError("记录写入行数不符", "record row count mismatch after insert")
         return ids
 
@@ -822,16 +956,18 @@ class CountyDB:
 
     # -- feature layers -------------------------------------------------------------------------------
     def insert_features(self, spec: LayerSpec, rows: Sequence[Sequence],
-                        envelopes: Sequence[tuple[float, float, float, float] | None] | None = None, *,
-                        columns: Sequence[str] | None = None) -> list[int]:
+                        envelopes: Any = None, *, columns: Sequence[str] | None = None) -> list[int]:
         """Rows: (geometry blob if spatial, *columns, *system columns) in layer order; returns their fids.
-        ``envelopes`` (minx, maxx, miny, maxy per row, None for no geometry) spare reading the blobs.
+        ``envelopes``: (minx, maxx, miny, maxy) per row, None for no geometry — or a float array (n, 4)
+        with NaN rows for none — spares reading the blobs.
         ``columns``: the form columns the rows carry, in layer order (default: all; the others stay NULL).
 
         GDAL's per-row triggers (R-tree insert calling four ``ST_*`` functions, feature count update) are
-        suspended for a batch: within this transaction they are dropped, the rows inserted, the R-tree
-        entries and the feature count added in one statement each, and the triggers re-created exactly
-        as GDAL wrote them — committed together, so no reader ever sees the layer without them.
+        suspended for a batch: within this transaction they are dropped, the rows inserted, the feature
+        count added in one statement, and the triggers re-created exactly as GDAL wrote them. The rows'
+        R-tree entries wait for the commit (:meth:`commit`), where the whole transaction's entries go in
+        at once (:func:`geodb.gpkg.rtree_add`, packing a new tree for a large batch) — committed together
+        with the rows, so no reader ever sees the layer without its index or triggers.
         """
         if not rows:
             return []
@@ -852,15 +988,27 @@ class CountyDB:
         # fids grow monotonically (AUTOINCREMENT), so the new rows are exactly those above the old maximum
         before = self.conn.execute(f"SELECT coalesce(max(fid), 0) FROM {table}").fetchone()[0]
         self.conn.executemany(sql, rows)
-        fids = [f for (f,) in self.conn.execute(f"SELECT fid FROM {table} WHERE fid > ? ORDER BY fid", (before,))]
-        if len(fids) != len(rows):
+        fids = _new_ids(self.conn, spec.table, "fid", before, len(rows))
+        if fids is None:
             raise CountyDBError(f"图层 {spec.table} 写入行数不符", f"layer {spec.table}: row count mismatch after insert")
         if rtree_trigger in saved:
+            import numpy as np
+
             if envelopes is None:
                 envelopes = [gpkg.envelope(r[0]) for r in rows]
-            entries = [(fid, *env) for fid, env in zip(fids, envelopes) if env is not None]
-            self.conn.executemany(f"INSERT INTO {gpkg.qid(f'rtree_{spec.table}_geom')} VALUES (?, ?, ?, ?, ?)",
-                                  gpkg.spatial_order(entries))
+            if isinstance(envelopes, np.ndarray):
+                env = np.asarray(envelopes, dtype="float64").reshape(len(rows), 4)
+            else:
+                env = np.array([e if e is not None else (np.nan,) * 4 for e in envelopes],
+                               dtype="float64").reshape(len(rows), 4)
+            ok = np.isfinite(env).all(axis=1)
+            ids = np.asarray(fids, dtype="int64")[ok]
+            env = env[ok]
+            rtree = f"rtree_{spec.table}_geom"
+            if self.conn.in_transaction:
+                self._pending().setdefault(rtree, []).append((ids, env))
+            else:
+                gpkg.rtree_add(self.conn, rtree, ids, env)
         if count_trigger in saved:
             self.conn.execute("UPDATE gpkg_ogr_contents SET feature_count = feature_count + ? "
                               "WHERE lower(table_name) = lower(?)", (len(rows), spec.table))
@@ -868,11 +1016,44 @@ class CountyDB:
             self.conn.execute(text)
         return fids
 
+    def _pending(self) -> dict[str, list]:
+        """R-tree name → [(fids, boxes)] inserted in the open transaction and not yet in the R-tree."""
+        pending = self.__dict__.get("_rtree_pending")
+        if pending is None:
+            pending = self._rtree_pending = {}
+        return pending
+
+    def _flush_rtree(self) -> None:
+        """Put the open transaction's waiting R-tree entries in (called before COMMIT)."""
+        import numpy as np
+
+        pending = self._pending()
+        while pending:
+            rtree, parts = pending.popitem()
+            if parts:
+                gpkg.rtree_add(self.conn, rtree, np.concatenate([p[0] for p in parts]),
+                               np.concatenate([p[1] for p in parts]))
+
+    def _forget_pending(self, spec: LayerSpec, fids: Sequence[int]) -> None:
+        """Features about to be rewritten: their waiting R-tree entries are dropped (GDAL's update
+        triggers write the new box, or remove it for an empty geometry)."""
+        parts = self._pending().get(f"rtree_{spec.table}_geom")
+        if not parts or not len(fids):
+            return
+        import numpy as np
+
+        gone = np.asarray(list(fids), dtype="int64")
+        for k, (ids, env) in enumerate(parts):
+            keep = ~np.isin(ids, gone)
+            if not keep.all():
+                parts[k] = (ids[keep], env[keep])
+
     def replace_features(self, spec: LayerSpec, rows: Sequence[Sequence], fids: Sequence[int]) -> None:
         """Overwrite features ``fids`` with ``rows`` (same layout as :meth:`insert_features`)."""
         names = spec.column_names + [c for c, _ in SYSTEM_COLUMNS]
         if spec.geometry_type:
             names = ["geom"] + names
+            self._forget_pending(spec, fids)
         sets = ", ".join(f"{gpkg.qid(n)}=?" for n in names)
         self.conn.executemany(f"UPDATE {gpkg.qid(spec.table)} SET {sets} WHERE fid=?",
                               [[*r, f] for r, f in zip(rows, fids)])

@@ -59,6 +59,37 @@ class RecordResult(HasProblems):
     geometries: dict[str, Any] | None = None
 
 
+@dataclass
+class ColumnBatch:
+    """:meth:`Validator.validate_columns`' answer: what :meth:`Validator.validate_many` gives, column by
+    column. ``columns[name][i]`` is record i's kept answer to top-level field ``name`` (exactly
+    ``validate_many(...)[i].record.get(name)``), ``problems[i]`` its problems, ``geometries[name][i]``
+    the checked shapely geometry of a kept geometry answer (None otherwise). Callers that turn records
+    into rows (the county import) read the columns without building a dict per record."""
+    columns: dict[str, list]
+    problems: list[list[Problem]]
+    geometries: dict[str, list]
+
+    def __len__(self) -> int:
+        return len(self.problems)
+
+    def results(self) -> list[RecordResult]:
+        """The same batch as :class:`RecordResult` objects (fields in document order)."""
+        n = len(self.problems)
+        outs: list[dict] = [{} for _ in range(n)]
+        for name, col in self.columns.items():
+            for k in [k for k, v in enumerate(col) if v is not None]:
+                outs[k][name] = col[k]
+        results = [RecordResult(outs[i], self.problems[i]) for i in range(n)]
+        for name, shapes in self.geometries.items():
+            for k in [k for k, g in enumerate(shapes) if g is not None]:
+                res = results[k]
+                if res.geometries is None:
+                    res.geometries = {}
+                res.geometries[name] = shapes[k]
+        return results
+
+
 class _Invalid(Exception):
     """A value could not be coerced to its field's type."""
 
@@ -403,6 +434,7 @@ class Validator:
         self._known = {p.name for p in self._plans}
         self._flat = not any(p.is_repeat for p in self._plans)   # no repeats: the columnar path applies
         self._memos: dict[int, _Memo] = {}
+        self._prebuilt: dict[int, Any] = {}   # id(geometry dict) → shapely geometry, within one batch
         self._date_cache: dict[str, Any] = {}
         self._multi_cache: dict[tuple, tuple | None] = {}
         self._township_fields = [p.name for p in self._iter_plans(self._plans) if p.division is Division.TOWNSHIP]
@@ -434,13 +466,7 @@ class Validator:
             collect = gc.isenabled()
             gc.disable()
             try:
-                # in slices: a slice's records stay in the CPU cache while every field passes over them
-                out: list[RecordResult] = []
-                for s in range(0, len(records), COLUMNAR_SLICE):
-                    out.extend(self._validate_columns(
-                        records[s:s + COLUMNAR_SLICE], None if first_row is None else first_row + s,
-                        None if rows is None else rows[s:s + COLUMNAR_SLICE]))
-                return out
+                return self._column_batch(records, first_row, rows).results()
             finally:
                 if collect:
                     gc.enable()
@@ -466,9 +492,43 @@ class Validator:
             self._check_geometries(geoms, results, row_numbers)
         return results
 
+    def validate_columns(self, records: Iterable[Any], *, first_row: int | None = None,
+                         rows: Sequence[int] | None = None) -> ColumnBatch:
+        """:meth:`validate_many` column by column (see :class:`ColumnBatch`): the same values, problems
+        and geometries, without a dict per record where the form allows the columnar path."""
+        if not isinstance(records, list):
+            records = list(records)
+        if self._flat and len(records) >= COLUMNAR_MIN:
+            collect = gc.isenabled()
+            gc.disable()
+            try:
+                return self._column_batch(records, first_row, rows)
+            finally:
+                if collect:
+                    gc.enable()
+        results = self.validate_many(records, first_row=first_row, rows=rows)
+        columns = {p.name: [r.record.get(p.name) for r in results] for p in self._plans}
+        geometries = {p.name: [r.geometries.get(p.name) if r.geometries else None for r in results]
+                      for p in self._plans if p.is_geometry}
+        return ColumnBatch(columns, [r.problems for r in results], geometries)
+
     # -- the columnar path ----------------------------------------------------------------------------
+    def _column_batch(self, records: list, first_row: int | None, rows: Sequence[int] | None) -> ColumnBatch:
+        """Every slice of ``records`` through :meth:`_validate_columns`, joined: a slice's records stay in
+        the CPU cache while every field passes over them."""
+        if len(records) <= COLUMNAR_SLICE:
+            return self._validate_columns(records, first_row, rows)
+        parts = [self._validate_columns(records[s:s + COLUMNAR_SLICE], None if first_row is None else first_row + s,
+                                        None if rows is None else rows[s:s + COLUMNAR_SLICE])
+                 for s in range(0, len(records), COLUMNAR_SLICE)]
+        first = parts[0]
+        chain = itertools.chain.from_iterable
+        return ColumnBatch({name: list(chain([part.columns[name] for part in parts])) for name in first.columns},
+                           list(chain([part.problems for part in parts])),
+                           {name: list(chain([part.geometries[name] for part in parts])) for name in first.geometries})
+
     def _validate_columns(self, records: list, first_row: int | None,
-                          rows: Sequence[int] | None) -> list[RecordResult]:
+                          rows: Sequence[int] | None) -> ColumnBatch:
         """:meth:`_record`'s three passes, one field at a time over the whole batch (forms without repeats).
 
         Every record still meets its fields in document order, and a record's checks read only its own
@@ -478,11 +538,12 @@ class Validator:
         functions of the values they reference), and coordinates checked for the batch at once.
         """
         n = len(records)
+        self._prebuilt.clear()
         row_numbers = [rows[i] if rows is not None else (None if first_row is None else first_row + i)
                        for i in range(n)]
         problems: list[list[Problem]] = [[] for _ in range(n)]
-        outs: list[dict] = [{} for _ in range(n)]
-        live = [i for i, rec in enumerate(records) if isinstance(rec, Mapping)]
+        live = [i for i, rec in enumerate(records) if type(rec) is dict or isinstance(rec, Mapping)]
+        every = len(live) == n                     # the common case: column index = record index
         if len(live) < n:
             for i, rec in enumerate(records):
                 if not isinstance(rec, Mapping):
@@ -490,15 +551,16 @@ class Validator:
         recs = [records[i] for i in live]
         probs = [problems[i] for i in live]       # aligned with recs (the same list objects)
         rn = [row_numbers[i] for i in live]
-        out = [outs[i] for i in live]
         m = len(recs)
+        outcols: dict[str, list] = {}                # kept answers per field, aligned with ``records``
         refdate = self.context.reference_date
         cols: dict[str, list] = {}
         bad: dict[str, set[int]] = {}
 
+        answers = _answer_columns(recs, [p.name for p in self._plans])
         for p in self._plans:  # pass 1: coerce
             name = p.name
-            raw = [r.get(name) for r in recs]
+            raw = answers[name]
             col, slow = self._coerce_column(p, raw)
             for k in slow:
                 v = raw[k]
@@ -633,17 +695,29 @@ class Validator:
                     else:
                         probs[k].append(pr)
                 act = keep
+            oc = outcols[name] = [None] * n
             if p.is_geometry:
                 for k in act:
                     v = col[k]
                     geoms.append((live[k], name, p.label, v))
-                    out[k][name] = v
+                    oc[live[k]] = v
             elif p.is_date:
-                for k in act:
-                    out[k][name] = col[k].isoformat()
+                iso = {d: d.isoformat() for d in {col[k] for k in act}}   # a batch holds few distinct dates
+                if every:
+                    for k in act:
+                        oc[k] = iso[col[k]]
+                else:
+                    for k in act:
+                        oc[live[k]] = iso[col[k]]
+            elif every:
+                if len(act) == n:
+                    oc[:] = col
+                else:
+                    for k in act:
+                        oc[k] = col[k]
             else:
                 for k in act:
-                    out[k][name] = col[k]
+                    oc[live[k]] = col[k]
 
         if self.context.report_unknown_fields:
             known = self._known
@@ -653,10 +727,13 @@ class Validator:
                         if key not in known and not str(key).startswith(("_", "meta")):
                             probs[k].append(problem(Code.UNKNOWN_FIELD, str(key), row=rn[k], severity="warning",
                                                     field=str(key)))
-        results = [RecordResult(outs[i], problems[i]) for i in range(n)]
-        if geoms:
-            self._check_geometries(geoms, results, row_numbers)
-        return results
+        geometries = {p.name: [None] * n for p in self._plans if p.is_geometry}
+        try:
+            if geoms:
+                self._check_geometry_columns(geoms, outcols, problems, geometries, row_numbers)
+        finally:
+            self._prebuilt.clear()
+        return ColumnBatch(outcols, problems, geometries)
 
     def _coerce_column(self, p: _Plan, raw: list) -> tuple[list, list[int]]:
         """The common cases of one field's answers coerced inline; the indices left for ``p.coerce`` (which
@@ -709,16 +786,17 @@ class Validator:
                         pass
             return col, slow
         elif p.is_geometry:
-            return self._geometry_column(p, raw)
+            return self._geometry_column(p, raw, self._prebuilt)
         else:
             col = [None if v is None else S for v in raw]
         return col, [k for k, v in enumerate(col) if v is S] if S in col else []
 
     @staticmethod
-    def _geometry_column(p: _Plan, raw: list) -> tuple[list, list[int]]:
+    def _geometry_column(p: _Plan, raw: list, prebuilt: dict | None = None) -> tuple[list, list[int]]:
         """GeoJSON dicts of the field's type with plain [x, y] number pairs, checked for the whole batch
         in a few C-level passes; anything else (strings, tuples, 3-D points, bad numbers) goes the slow
-        way, which says what is wrong."""
+        way, which says what is wrong. ``prebuilt``: gets the shapely geometry of each dict returned (by
+        its id), built here from the coordinates already gathered, for the geometry check at the end."""
         import itertools
 
         import numpy as np
@@ -728,6 +806,8 @@ class Validator:
         slow: list[int] = []
         cand: list[int] = []
         pts: list = []
+        ends: list[int] = [0]         # where each line or ring ends in ``pts``
+        parts: list[int] = [0]        # where each polygon's rings end in ``ends``
         for k, v in enumerate(raw):
             if v is None:
                 continue
@@ -742,26 +822,44 @@ class Validator:
                 continue
             elif depth == 1:
                 pts.extend(c)
+                ends.append(len(pts))
             else:
-                if not all(type(r) is list and r for r in c):
-                    slow.append(k)
-                    continue
-                for r in c:
+                if len(c) == 1:   # one ring, the common case
+                    r = c[0]
+                    if type(r) is not list or not r:
+                        slow.append(k)
+                        continue
                     pts.extend(r)
+                    ends.append(len(pts))
+                else:
+                    if not all(type(r) is list and r for r in c):
+                        slow.append(k)
+                        continue
+                    for r in c:
+                        pts.extend(r)
+                        ends.append(len(pts))
+                parts.append(len(ends) - 1)
             cand.append(k)
         if not cand:
             return col, slow
         ok = (set(map(type, pts)) == {list} and set(map(len, pts)) == {2}
               and set(map(type, itertools.chain.from_iterable(pts))) <= {float, int})
+        arr = None
         if ok:
-            try:
-                ok = bool(np.isfinite(np.array(pts, dtype=float)).all())
+            try:   # every pair is a list of two ints or floats (checked above): read them flat
+                arr = np.fromiter(itertools.chain.from_iterable(pts), dtype=float, count=2 * len(pts)).reshape(-1, 2)
+                ok = bool(np.isfinite(arr).all())
             except (OverflowError, ValueError):
                 ok = False
         if not ok:  # some coordinate is odd: every candidate the slow way (it names the problem)
             return col, sorted(slow + cand)
         for k in cand:  # the checked coordinate lists are shared with the input, not copied (never modified)
             col[k] = {"type": gtype, "coordinates": raw[k]["coordinates"]}
+        if prebuilt is not None:
+            shapes = _shapes_from_ragged(gtype, arr, ends, parts)
+            if shapes is not None:
+                for k, g in zip(cand, shapes.tolist()):
+                    prebuilt[id(col[k])] = g
         return col, slow
 
     def _eval_column(self, expr: Any, cols: Mapping[str, list], act: Sequence[int], current: list | None,
@@ -803,6 +901,11 @@ class Validator:
         cache = memo.cache.get(tuple(sig))
         if cache is None or len(cache) > _MEMO_LIMIT:
             cache = memo.cache[tuple(sig)] = {}
+        elif cache:
+            try:   # the usual case after the first records: every input seen before
+                return list(map(cache.__getitem__, keys))
+            except KeyError:
+                pass
         rep = dict(zip(keys, act))      # one record for each distinct input
         per_row = False
         for key in rep.keys() - cache.keys():
@@ -1083,6 +1186,92 @@ class Validator:
             res = results[idx]
             res.problems.append(pr)
             _drop_path(res.record, path)
+
+
+    def _check_geometry_columns(self, geoms: list, columns: dict[str, list], problems: list[list[Problem]],
+                                geometries: dict[str, list], row_numbers: list[int | None]) -> None:
+        """:meth:`_check_geometries` for the columnar path: a good geometry's shape goes into
+        ``geometries``, a bad one gets its problem and leaves ``columns`` (as the record loses it)."""
+        import numpy as np
+        import shapely
+
+        pre = self._prebuilt
+        if pre and all(id(g[3]) in pre for g in geoms):   # built in pass 1 from the same coordinates
+            shapes = np.empty(len(geoms), dtype=object)
+            shapes[:] = [pre[id(g[3])] for g in geoms]
+        else:
+            shapes = _shapes([g[3] for g in geoms])
+        valid = shapely.is_valid(shapes)
+        if self._boundary is not None:
+            inside = shapely.covers(self._boundary, shapes)
+        else:
+            b = shapely.bounds(shapes)
+            inside = ((b[:, 0] >= CHINA_BOUNDS[0]) & (b[:, 1] >= CHINA_BOUNDS[1]) &
+                      (b[:, 2] <= CHINA_BOUNDS[2]) & (b[:, 3] <= CHINA_BOUNDS[3]))
+        good = valid & inside
+        if good.all() and len({g[1] for g in geoms}) == 1:
+            name = geoms[0][1]
+            out = geometries[name]
+            for g, shape in zip(geoms, shapes.tolist()):
+                out[g[0]] = shape
+            return
+        for k in np.flatnonzero(good).tolist():
+            geometries[geoms[k][1]][geoms[k][0]] = shapes[k]
+        for k in np.flatnonzero(~good):
+            idx, path, label, _ = geoms[k]
+            row = row_numbers[idx]
+            if not valid[k]:
+                reason = shapely.is_valid_reason(shapes[k]) if shapes[k] is not None else "点数不足 / too few points"
+                pr = problem(Code.GEOMETRY_INVALID, path, row=row, detail=str(reason)[:80], **label)
+            else:
+                pr = problem(Code.GEOMETRY_OUTSIDE, path, row=row, **label)
+            problems[idx].append(pr)
+            columns[path][idx] = None
+
+
+def _answer_columns(recs: list, names: list[str]) -> dict[str, list]:
+    """``{name: [r.get(name) for r in recs]}`` for every name, fast when records share their keys: records
+    with the same keys in the same order (a few such groups per batch, typically) give their values in one
+    C-level transposition per group, put back in record order."""
+    n = len(recs)
+    groups: dict[tuple, list[int]] = {}
+    if all(type(r) is dict for r in recs):
+        for k, r in enumerate(recs):
+            groups.setdefault(tuple(r), []).append(k)
+    if not groups or len(groups) > 8:
+        return {name: [r.get(name) for r in recs] for name in names}
+    if len(groups) == 1:
+        (keys, _), = groups.items()
+        cols = dict(zip(keys, zip(*map(dict.values, recs))))
+        return {name: list(cols[name]) if name in cols else [None] * n for name in names}
+    import numpy as np
+
+    out = {name: np.full(n, None, dtype=object) for name in names}
+    for keys, idx in groups.items():
+        values = dict(zip(keys, zip(*[recs[k].values() for k in idx])))
+        at = np.asarray(idx)
+        for name in names:
+            col = values.get(name)
+            if col is not None:   # one object per record, whatever it holds (lists stay elements)
+                out[name][at] = np.fromiter(col, dtype=object, count=len(idx))
+    return {name: col.tolist() for name, col in out.items()}
+
+
+def _shapes_from_ragged(gtype: str, arr, ends: list[int], parts: list[int]):
+    """Shapely geometries of one type from gathered coordinates (as :func:`_shapes` builds them), or None
+    when GEOS refuses one of them (then :func:`_shapes` builds them one by one)."""
+    import numpy as np
+    import shapely
+    from shapely import GeometryType
+
+    try:
+        if gtype == "Point":
+            return shapely.points(arr)
+        if gtype == "LineString":
+            return shapely.from_ragged_array(GeometryType.LINESTRING, arr, (np.asarray(ends),))
+        return shapely.from_ragged_array(GeometryType.POLYGON, arr, (np.asarray(ends), np.asarray(parts)))
+    except (ValueError, shapely.errors.GEOSException):
+        return None
 
 
 def _shapes(geojsons: list[dict]):

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import shutil
 from hashlib import sha256
 import json
 import os
 from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -134,12 +136,24 @@ class PrepareConfig:
     boundary_wkb: bytes | None
     specs: dict[str, LayerSpec]
     forms_path: str | None = None
+    archive_dir: str | None = None   # where a worker stages the archive copy of a package it accepts
+    spool_dir: str | None = None     # a folder in memory (tmpfs) where a worker leaves its packed result
 
 
 @dataclass
 class Prepared:
+    """One package checked, validated and turned into the columns the county stores.
+
+    Per revision, in revision-id order (the order revisions are stored in, and the ledger's digest
+    follows), ``cols`` holds one list per value (see :data:`REV_FIELDS`; a column whose every value is
+    the same travels as ``("=", value)``). Per form, ``forms[form_id]`` holds the form's revisions in
+    record-uuid order (``order``: positions in the revision lists; the order features and records are
+    inserted in), the layer columns of those features (``fcols``: the geometry blob first when spatial,
+    then the ``kept`` form columns) and their R-tree boxes (``env``). The writing process zips these
+    into the rows it inserts, filling in only what the database assigns (:meth:`Importer._store_all_new`);
+    :meth:`rev_rows`, :meth:`keys` and :meth:`layer_rows` give per-revision rows for the general path."""
     path: str
-    data: bytes | None          # None: not read (missing, or above the size limit)
+    data: bytes | None          # None: not read (missing, or above the size limit), or left in the worker
     sha256: str
     rejection: tuple[str, str, str] | None = None
     township: str | None = None
@@ -148,17 +162,65 @@ class Prepared:
     acknowledged_through: int = 0
     created_at: str | None = None
     county: str | None = None
-    # one entry per revision, aligned: revision columns for census_revisions (without package_id)
-    revs: list[tuple] = field(default_factory=list)
-    # per revision: the layer row (geometry blob first when spatial) without system columns
-    rows: list[list] = field(default_factory=list)
-    key_values: list[str | None] = field(default_factory=list)
-    # per revision: the geometry's envelope (minx, maxx, miny, maxy) for the R-tree, None without one
-    envs: list[tuple[float, float, float, float] | None] = field(default_factory=list)
+    size: int | None = None     # bytes of the file (None: not read)
+    n: int = 0                  # revisions
+    cols: dict[str, Any] = field(default_factory=dict)
+    forms: dict[str, dict] = field(default_factory=dict)
     bounds: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
     # form → indices of the layer columns the rows carry (None: all); the others are empty in every row
     kept: dict[str, list[int] | None] = field(default_factory=dict)
-    packed: bytes | None = None   # revs, rows, key_values, envs marshalled (from a worker, see _unpack)
+    digest: str = ""            # sha256 over every revision's content hash, in revision-id order
+    invalid: int = 0            # revisions stored with problems
+    packed: bytes | None = None   # cols and forms marshalled (from a worker, see _unpack) …
+    packed_path: str | None = None  # … or the file in the spool folder holding them
+    staged: str | None = None     # archive copy written by the worker (see _stage_archive)
+
+    def col(self, name: str) -> list:
+        """A per-revision column as a list (a constant one expanded)."""
+        c = self.cols[name]
+        return [c[1]] * self.n if type(c) is tuple else c
+
+    def rev_rows(self) -> list[list]:
+        """Per revision: its row in ``CountyDB.REVISION_COLUMNS`` order (``record_id`` and ``package_id``
+        0, no parent as '')."""
+        n = self.n
+        return list(map(list, zip([0] * n, *[self.col(f) for f in REV_FIELDS[:9]], [0] * n,
+                                  *[self.col(f) for f in REV_FIELDS[9:13]])))
+
+    def keys(self) -> list[str | None]:
+        return self.col("key")
+
+    def layer_rows(self) -> list[list | None]:
+        """Per revision: its layer row (geometry blob first when spatial, then the ``kept`` columns)."""
+        out: list[list | None] = [None] * self.n
+        for f in self.forms.values():
+            for i, row in zip(f["order"], map(list, zip(*f["fcols"])) if f["fcols"] else ([] for _ in f["order"])):
+                out[i] = row
+        return out
+
+    def envelopes(self):
+        """Per revision: (minx, maxx, miny, maxy), NaN without a geometry."""
+        import numpy as np
+
+        env = np.full((self.n, 4), np.nan)
+        for f in self.forms.values():
+            if f["env"] is not None and len(f["order"]):
+                env[f["order"]] = f["env"]
+        return env
+
+
+# the per-revision columns of a prepared package; the first 9 and the next 4 are census_revisions' columns
+# around record_id and package_id (CountyDB.REVISION_COLUMNS)
+REV_FIELDS = ("rid", "uuid", "parent", "form", "version", "township", "device", "created_at", "created_by",
+              "valid", "problems", "content", "sha", "key")
+_REV_ATTRS = attrgetter("revision_id", "record_uuid", "parent_revision_id", "form_id", "form_version", "township",
+                        "device_id", "created_at", "created_by")   # the first nine REV_FIELDS
+
+
+# positions in a prepared revision row (CountyDB.REVISION_COLUMNS)
+R_RECORD, R_ID, R_UUID, R_PARENT, R_FORM, R_VERSION, R_TOWNSHIP, R_DEVICE, R_CREATED, R_BY, R_PACKAGE, R_VALID, \
+    R_PROBLEMS, R_CONTENT, R_SHA = range(15)
+STATES = ("has_issues", "received")   # review state of a new record by its validity
 
 
 _cache: dict[str, Any] = {}
@@ -243,80 +305,101 @@ def _prepare_package(path: str, cfg: PrepareConfig, forms: Mapping | None) -> Pr
         return Prepared(path, None, "", ("too_large", f"{p.name}：文件过大（{size} 字节，上限 256 MiB），请分批导出",
                                         f"{p.name}: too large ({size} bytes, limit 256 MiB); export in smaller batches"))
     data = p.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
     try:
         opened = open_package(p, county_keys=_county_keys(cfg), devices=cfg.devices, county=cfg.county, forms=forms,
                               data=data)
     except PackageRejected as e:
-        return Prepared(path, data, sha, (e.reason, e.message_zh, e.message_en))
+        return Prepared(path, data, hashlib.sha256(data).hexdigest(), (e.reason, e.message_zh, e.message_en),
+                        size=len(data))
+    sha = opened.sha256   # of these very bytes (open_package hashes what it is given)
+    import numpy as np
+
     m = opened.manifest
     prep = Prepared(path, data, sha, None, m.township, m.device_id, m.sequence, m.acknowledged_through,
-                    m.created_at, m.county)
+                    m.created_at, m.county, size=len(data))
+    revisions = opened.revisions
+    n = len(revisions)
+    prep.n = n
+    # the revisions' own fields in one pass over them (in file order, as they lie in memory)
+    fields = list(zip(*map(_REV_ATTRS, revisions))) if n else [[] for _ in range(9)]
+    # every column in revision-id order: position of the i-th revision of the file
+    by_id = sorted(range(n), key=fields[0].__getitem__)
+    pos = [0] * n
+    for k, i in enumerate(by_id):
+        pos[i] = k
+    pick = (lambda c: list(itemgetter(*by_id)(c))) if n > 1 else list
+    cols: dict[str, Any] = dict(zip(REV_FIELDS[:9], map(pick, fields)))
+    cols["parent"] = [p or "" for p in cols["parent"]]
+    raw = opened.raw_bytes   # stored as received (bytes: no re-encoding here, in transit or in SQLite)
+    content = pick(raw)
+    cols["content"] = content
+    cols["sha"] = [sha256(line).hexdigest() for line in content]
+    valid = [1] * n
+    problems_col = ["[]"] * n
+    keys: list[str | None] = [None] * n
     # group by form (revisions arrive form by form, but do not rely on it)
     by_form: dict[str, list[int]] = {}
-    for i, r in enumerate(opened.revisions):
+    for i, r in enumerate(revisions):
         by_form.setdefault(r.form_id, []).append(i)
-    revs: list[tuple | None] = [None] * len(opened.revisions)
-    rows: list[list | None] = [None] * len(opened.revisions)
-    keys: list[str | None] = [None] * len(opened.revisions)
-    envs: list[tuple | None] = [None] * len(opened.revisions)
+    dumps = json.dumps
+    uuids = cols["uuid"]
     for form_id, idx in by_form.items():
         spec = cfg.specs[form_id]
-        flat = Flattener(spec)
-        frevs = [opened.revisions[i] for i in idx]
-        results = _validator(cfg, forms, form_id).validate_many([r.data for r in frevs])
-        kept, frows = flat.rows_kept([res.record for res in results])
-        prep.kept[form_id] = kept
+        # the form's revisions in record-uuid order: the order its features and records are inserted in
+        idx.sort(key=lambda i: uuids[pos[i]])
+        frevs = [revisions[i] for i in idx]
+        batch = _validator(cfg, forms, form_id).validate_columns([r.data for r in frevs])
+        blobs = None
+        env = None
         if spec.geometry_type:
-            import numpy as np
             import shapely
 
             gf = spec.geometry_field
-            shapes = np.empty(len(results), dtype=object)
+            shapes = np.empty(len(frevs), dtype=object)
+            values = batch.columns.get(gf) or [None] * len(frevs)
+            checked = batch.geometries.get(gf) or [None] * len(frevs)
             again = []   # kept geometries the validator did not hand back (none expected): build them here
-            for k, res in enumerate(results):
-                if res.record.get(gf) is not None:
-                    g = res.geometries.get(gf) if res.geometries else None
+            for k, (v, g) in enumerate(zip(values, checked)):
+                if v is not None:
                     if g is None:
                         again.append(k)
                     else:
                         shapes[k] = g
             if again:
-                shapes[again] = geojson_to_shapes([results[k].record[gf] for k in again])
-            blobs = gp.encode(shapes)
+                shapes[again] = geojson_to_shapes([values[k] for k in again])
             bb = shapely.bounds(shapes)               # NaN for a missing or empty geometry (no R-tree entry)
+            blobs = gp.encode(shapes, bounds=bb)
             ok = np.isfinite(bb).all(axis=1)
             if ok.any():
                 b = bb[ok]
                 prep.bounds[form_id] = (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()),
                                         float(b[:, 3].max()))
-            env = bb[:, [0, 2, 1, 3]].tolist()
-            okl = ok.tolist()
-            for k, i in enumerate(idx):
-                rows[i] = [blobs[k], *frows[k]]
-                if okl[k]:
-                    envs[i] = tuple(env[k])
-        else:
-            for k, i in enumerate(idx):
-                rows[i] = frows[k]
+            env = np.ascontiguousarray(bb[:, [0, 2, 1, 3]])
+        kept, fcols = Flattener(spec).columns_kept_columns(batch.columns, len(frevs), first=blobs)
+        prep.kept[form_id] = kept
         key_field = spec.key_field
-        raw = opened.raw_bytes   # stored as received (bytes: no re-encoding here, in transit or in SQLite)
-        for i, r, res in zip(idx, frevs, results):
-            line = raw[i]
-            if res.problems or r.problems:
-                problems = _merge_problems([pr.as_dict() for pr in res.problems if pr.severity == "error"], r.problems)
-            else:
-                problems = []
-            revs[i] = (r.revision_id, r.record_uuid, r.parent_revision_id, r.form_id, r.form_version, r.township,
-                       r.device_id, r.created_at, r.created_by, 0 if problems else 1,
-                       json.dumps(problems, ensure_ascii=False, separators=(",", ":")) if problems else "[]", line,
-                       sha256(line).hexdigest())
-            kv = r.data.get(key_field) if key_field else None
-            keys[i] = None if kv is None else str(kv)
-    prep.revs = revs  # type: ignore[assignment]
-    prep.rows = rows  # type: ignore[assignment]
-    prep.key_values = keys
-    prep.envs = envs
+        for i, r, probs in zip(idx, frevs, batch.problems):
+            if probs or r.problems:
+                problems = _merge_problems([pr.as_dict() for pr in probs if pr.severity == "error"], r.problems)
+                if problems:
+                    k = pos[i]
+                    valid[k] = 0
+                    problems_col[k] = dumps(problems, ensure_ascii=False, separators=(",", ":"))
+            if key_field:
+                kv = r.data.get(key_field)
+                if kv is not None:
+                    keys[pos[i]] = str(kv)
+        prep.forms[form_id] = {"order": [pos[i] for i in idx], "kept": kept, "fcols": fcols, "env": env}
+    cols["valid"] = valid
+    cols["problems"] = problems_col
+    cols["key"] = keys
+    prep.invalid = n - sum(valid)
+    prep.digest = hashlib.sha256("".join(cols["sha"]).encode("ascii")).hexdigest()
+    # columns whose every value is the same travel as one value
+    for name, c in cols.items():
+        if n and c.count(c[0]) == n and type(c[0]) is not bytes:
+            cols[name] = ("=", c[0])
+    prep.cols = cols
     return prep
 
 
@@ -366,15 +449,113 @@ def _write_quarantine(gpkg_path: Path, prep: Prepared, reason: tuple[str, str, s
     return target if prep.data is not None else None
 
 
-def _archive(gpkg_path: Path, prep: Prepared) -> str:
+def _archive_name(prep: Prepared) -> str:
+    return f"{prep.sha256[:16]}_{Path(prep.path).name}"
+
+
+def _archived(target: Path, prep: Prepared) -> bool:
+    """Does ``target`` already hold exactly the package's bytes?"""
+    return (target.is_file() and target.stat().st_size == prep.size
+            and hashlib.sha256(target.read_bytes()).hexdigest() == prep.sha256)
+
+
+def _stage_archive(adir: Path, prep: Prepared) -> str | None:
+    """In a worker: write the archive copy of a package beside its final place (``.tmp-*``, synced), so
+    that the writing process only renames it and the bytes need not travel to it. "" when the archive
+    already holds these bytes; None when nothing could be staged (the writer then writes it itself)."""
+    import tempfile
+
+    try:
+        if _archived(adir / _archive_name(prep), prep):
+            return ""
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".censuspkg", dir=adir)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(prep.data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return tmp
+    except OSError:
+        return None
+
+
+def _package_bytes(prep: Prepared) -> bytes:
+    """The package's bytes: kept from preparing, or read again (a worker kept them) and checked."""
+    if prep.data is not None:
+        return prep.data
+    name = Path(prep.path).name
+    try:
+        data = Path(prep.path).read_bytes()
+    except OSError:
+        data = b""
+    if hashlib.sha256(data).hexdigest() != prep.sha256:
+        raise _Reject("changed", f"{name}：导入过程中该包被改动或移走，请重新导入",
+                      f"{name}: the package was changed or moved during the import; import it again")
+    return data
+
+
+def _archive(gpkg_path: Path, prep: Prepared, unsynced: set[Path] | None = None) -> str:
+    """Archive an accepted package in ``received/`` (before its ledger row is committed). A staged copy
+    is renamed into place; the folder holding the rename is synced at once, or, given ``unsynced``,
+    added to it for the caller to sync before its commit (one sync for a group of packages)."""
+    from .package import _sync_dir
+
     adir = side_dir(gpkg_path, ARCHIVE_DIR)
     adir.mkdir(parents=True, exist_ok=True)
-    name = f"{prep.sha256[:16]}_{Path(prep.path).name}"
+    name = _archive_name(prep)
     target = adir / name
-    if not (target.is_file() and target.stat().st_size == len(prep.data)
-            and hashlib.sha256(target.read_bytes()).hexdigest() == prep.sha256):
-        write_atomic(target, prep.data)
+    staged, prep.staged = prep.staged, None
+    if staged:
+        try:
+            os.replace(staged, target)
+        except FileNotFoundError:   # removed meanwhile (another run's clean-up): written from the source below
+            pass
+        else:
+            if unsynced is None:
+                _sync_dir(adir)
+            else:
+                unsynced.add(adir)
+            return f"{ARCHIVE_DIR}/{name}"
+    if not _archived(target, prep):
+        write_atomic(target, _package_bytes(prep))
     return f"{ARCHIVE_DIR}/{name}"
+
+
+def _unstage(prep: Prepared) -> None:
+    if prep.staged:
+        Path(prep.staged).unlink(missing_ok=True)
+        prep.staged = None
+    if prep.packed_path:
+        Path(prep.packed_path).unlink(missing_ok=True)
+        prep.packed_path = None
+
+
+SPOOL_ROOT = Path("/dev/shm")   # memory-backed on Linux; elsewhere results come through the pipe
+SPOOL_PREFIX = "census-import-"
+
+
+def _spool_dir() -> Path | None:
+    """A folder in memory for this run's worker results (removed at the end of the run), or None. A run
+    killed outright leaves its folder; the next run removes every one whose process is gone."""
+    import tempfile
+
+    if os.name != "posix" or not SPOOL_ROOT.is_dir() or not os.access(SPOOL_ROOT, os.W_OK):
+        return None
+    for old in SPOOL_ROOT.glob(SPOOL_PREFIX + "*"):
+        try:
+            pid = int(old.name[len(SPOOL_PREFIX):].split("-")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except (ValueError, OSError):
+            pass
+    try:
+        return Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=SPOOL_ROOT))
+    except OSError:
+        return None
 
 
 def _clean_temp(gpkg_path: Path) -> None:
@@ -412,6 +593,7 @@ class Importer:
         self.group_packages = group_packages
         self.group_seconds = group_seconds
         self.pending: list[PackageResult] = []
+        self._unsynced: set[Path] = set()     # folders with archive renames not yet synced
         self._revisions = 0
         self._started: float | None = None
 
@@ -424,6 +606,10 @@ class Importer:
                 or (self._started is not None and time.monotonic() - self._started >= self.group_seconds))
 
     def commit(self) -> list[PackageResult]:
+        from .package import _sync_dir
+
+        while self._unsynced:   # the group's archive renames are durable before its ledger rows
+            _sync_dir(self._unsynced.pop())
         self.db.commit()
         done, self.pending, self._revisions, self._started = self.pending, [], 0, None
         for r in done:
@@ -434,6 +620,7 @@ class Importer:
     def abort(self) -> None:
         self.db.rollback()
         self.pending, self._revisions, self._started = [], 0, None
+        self._unsynced.clear()
 
     def apply_and_maybe_commit(self, prep: "Prepared") -> None:
         with gc_paused():
@@ -445,12 +632,12 @@ class Importer:
     def _ledger_only(self, prep: Prepared, outcome: str, reason: tuple[str, str, str] | None, at: str,
                      extra: Mapping[str, Any] | None = None) -> int:
         row = {"file_name": Path(prep.path).name, "file_sha256": prep.sha256 or "-",
-               "file_bytes": len(prep.data) if prep.data is not None else None,
+               "file_bytes": prep.size,
                "county": prep.county, "township": prep.township, "device_id": prep.device_id,
                "sequence": prep.sequence, "acknowledged_through": prep.acknowledged_through,
                "created_at": prep.created_at, "received_at": at, "outcome": outcome,
                "reason_code": reason[0] if reason else None, "reason": f"{reason[1]} / {reason[2]}" if reason else None,
-               "revisions": len(prep.revs)}
+               "revisions": prep.n}
         row.update(extra or {})
         lid = self.db.add_ledger(row)
         seq, h = self.db.append_audit(outcome, Path(prep.path).name,
@@ -468,7 +655,7 @@ class Importer:
         if self._started is None:
             self._started = time.monotonic()
         res = PackageResult(prep.path, "rejected", prep.sha256, township=prep.township, device_id=prep.device_id,
-                            sequence=prep.sequence, revisions=len(prep.revs))
+                            sequence=prep.sequence, revisions=prep.n)
         self.pending.append(res)
         if prep.rejection is None:
             # a duplicate is answered before anything else (no copy, no merge) — asked under the write lock,
@@ -476,21 +663,31 @@ class Importer:
             self.db.begin()
             dup = self.db.accepted_package(prep.sha256)
             if dup is not None:
+                _unstage(prep)
                 with self.db.savepoint():
                     lid = self._ledger_only(prep, "duplicate", None, at,
                                             {"reason": f"与台账第 {dup['id']} 条相同 / same as ledger {dup['id']}"})
                 res.outcome, res.ledger_id = "duplicate", dup["id"]
                 res.notes.append(f"ledger {lid}")
                 return res
-            archive = _archive(self.db.path, prep)
+            archive = None
             try:
+                archive = _archive(self.db.path, prep, self._unsynced)
                 with self.db.savepoint():
                     self._apply_accepted(prep, res, at, archive)
                 self._revisions += res.stored
                 return res
             except _Reject as e:
                 prep.rejection = (e.reason, e.zh, e.en)
-                (self.db.path.parent / archive).unlink(missing_ok=True)   # only accepted packages are archived
+                _unstage(prep)
+                if archive is not None:   # only accepted packages are archived
+                    copy = self.db.path.parent / archive
+                    if prep.data is None:   # the bytes for the quarantine copy
+                        try:
+                            prep.data = copy.read_bytes()
+                        except OSError:
+                            pass
+                    copy.unlink(missing_ok=True)
         # rejected: keep a copy and say why, then the ledger row
         reason = prep.rejection
         _write_quarantine(self.db.path, prep, reason, at)
@@ -500,9 +697,9 @@ class Importer:
         return res
 
     @staticmethod
-    def _merge(u: str, idx: list[int], revs: list[tuple], rec: dict | None, nodes: Mapping, conflicts: Mapping,
+    def _merge(u: str, idx: list[int], revs: list[list], rec: dict | None, nodes: Mapping, conflicts: Mapping,
                form_id: str, township: str) -> MergeOutcome:
-        incoming = [Node(revs[i][0], revs[i][2], revs[i][7]) for i in idx]
+        incoming = [Node(revs[i][R_ID], revs[i][R_PARENT] or None, revs[i][R_CREATED]) for i in idx]
         state = None
         if rec is not None:
             mine = nodes.get(rec["id"], [])
@@ -518,11 +715,11 @@ class Importer:
         name = Path(prep.path).name
         earlier = db.device_packages(prep.device_id)
         # ledger row first: the partial unique index makes a second acceptance of the same bytes impossible
-        lid = db.add_ledger({"file_name": name, "file_sha256": prep.sha256, "file_bytes": len(prep.data),
+        lid = db.add_ledger({"file_name": name, "file_sha256": prep.sha256, "file_bytes": prep.size,
                              "county": prep.county, "township": prep.township, "device_id": prep.device_id,
                              "sequence": prep.sequence, "acknowledged_through": prep.acknowledged_through,
                              "created_at": prep.created_at, "received_at": at, "outcome": "accepted",
-                             "revisions": len(prep.revs), "archive": archive})
+                             "revisions": prep.n, "archive": archive})
         res.ledger_id = lid
         if earlier:
             top = max(s for s, _ in earlier)
@@ -532,10 +729,9 @@ class Importer:
             if any(s == prep.sequence for s, _ in earlier):
                 res.notes.append(f"序号 {prep.sequence} 曾以不同内容收到 / sequence {prep.sequence} seen before with other content")
 
-        revs = prep.revs
-        uuids = [r[1] for r in revs]
-        if revs and len(set(uuids)) == len(uuids) and not db.records_by_uuid(uuids[:1]) \
-                and not db.known_revisions([revs[0][0]]):
+        uuids = prep.col("uuid") if prep.n else []
+        if uuids and len(set(uuids)) == len(uuids) and not db.records_by_uuid(uuids[:1]) \
+                and not db.known_revisions(prep.col("rid")[:1]):
             # the common case: every record is new and has one revision here, so each is inserted and
             # current (what merge_record says for it). Tried first without looking anything up: the UNIQUE
             # indexes on record_uuid and revision_id refuse a record or revision the county already holds,
@@ -550,62 +746,63 @@ class Importer:
             else:
                 self._finish(prep, res, counts, digest, touched, lid, at, name)
                 return
-        known = db.known_revisions([r[0] for r in revs])
+        revs = prep.rev_rows()
+        known = db.known_revisions([r[R_ID] for r in revs])
         if known:
             for r in revs:
-                owner = known.get(r[0])
-                if owner is not None and owner != r[1]:
-                    raise _Reject("record_identity", f"{name}：修订 {r[0]} 已属于另一条记录 {owner}，包内容不可信",
-                                  f"{name}: revision {r[0]} already belongs to record {owner}; the package cannot be trusted")
+                owner = known.get(r[R_ID])
+                if owner is not None and owner != r[R_UUID]:
+                    raise _Reject("record_identity", f"{name}：修订 {r[R_ID]} 已属于另一条记录 {owner}，包内容不可信",
+                                  f"{name}: revision {r[R_ID]} already belongs to record {owner}; the package cannot be trusted")
         existing = db.records_by_uuid(uuids)
         by_record: dict[str, list[int]] = {}
         for i, u in enumerate(uuids):
             by_record.setdefault(u, []).append(i)
         for u, rec in existing.items():
             r = revs[by_record[u][0]]
-            if rec["form_id"] != r[3] or rec["township"] != r[5]:
+            if rec["form_id"] != r[R_FORM] or rec["township"] != r[R_TOWNSHIP]:
                 raise _Reject("record_identity",
                               f"{name}：记录 {u} 在县级库中属于 {rec['township']} 的表单 {rec['form_id']}，包中却是 "
-                              f"{r[5]} 的 {r[3]}",
+                              f"{r[R_TOWNSHIP]} 的 {r[R_FORM]}",
                               f"{name}: record {u} is form {rec['form_id']} of township {rec['township']} at the county, "
-                              f"but form {r[3]} of {r[5]} in the package")
-        need = [u for u in existing if any(revs[i][0] not in known for i in by_record[u])]
+                              f"but form {r[R_FORM]} of {r[R_TOWNSHIP]} in the package")
+        need = [u for u in existing if any(revs[i][R_ID] not in known for i in by_record[u])]
         nodes = db.revision_nodes([existing[u]["id"] for u in need]) if need else {}
         conflicts = db.open_conflicts(need) if need else {}
 
         stored: list[tuple[str, int]] = []               # (record_uuid, revision index) in store order
         new_records: dict[str, list] = {}                # form → [record row without feature_fid]
         new_features: dict[str, list] = {}               # form → [feature row]
+        new_rows: dict[str, list] = {}                   # form → [revision index of each new feature]
         record_updates: list[dict] = []
         conflict_ops: list[tuple[str, dict]] = []
         feat_replace: dict[str, tuple[list, list]] = {}  # form → (rows, fids)
         feat_state: dict[str, list] = {}
-        row_of = {r[0]: i for i, r in enumerate(revs)}
+        row_of = {r[R_ID]: i for i, r in enumerate(revs)}
         counts = {"stored": 0, "known": 0, "new_records": 0, "advanced": 0, "conflicts": 0, "invalid": 0}
 
-        prows, pkeys, penvs = prep.rows, prep.key_values, prep.envs
-        new_envs: dict[str, list] = {}                   # form → [envelope of each new feature]
+        keys, layer = prep.keys(), prep.layer_rows()
         for u, idx in by_record.items():
             first = revs[idx[0]]
-            form_id, township = first[3], first[5]
+            form_id, township = first[R_FORM], first[R_TOWNSHIP]
             rec = existing.get(u)
             if rec is None and len(idx) == 1:
                 # the common case, a record seen for the first time with one revision: it is inserted and
                 # current (what merge_record says for it), without building the merge objects
                 i = idx[0]
                 stored.append((u, i))
-                cur_valid = first[9]
+                cur_valid = first[R_VALID]
                 if not cur_valid:
                     counts["invalid"] += 1
                 state_name = "received" if cur_valid else "has_issues"
                 new_records.setdefault(form_id, []).append(
-                    [u, form_id, township, pkeys[i], first[0], state_name, 0, cur_valid, lid, lid, at])
+                    [u, form_id, township, keys[i], first[R_ID], state_name, 0, cur_valid, lid, lid, at])
                 new_features.setdefault(form_id, []).append(
-                    [*self._full_row(prep, form_id, prows[i]), u, first[0], township, state_name, 0, cur_valid])
-                new_envs.setdefault(form_id, []).append(penvs[i])
+                    [*self._full_row(prep, form_id, layer[i]), u, first[R_ID], township, state_name, 0, cur_valid])
+                new_rows.setdefault(form_id, []).append(i)
                 counts["new_records"] += 1
                 continue
-            if rec is not None and all(revs[i][0] in known for i in idx):
+            if rec is not None and all(revs[i][R_ID] in known for i in idx):
                 counts["known"] += len(idx)      # nothing new for this record: no need to load its history
                 continue
             out = self._merge(u, idx, revs, rec, nodes, conflicts, form_id, township)
@@ -615,28 +812,28 @@ class Importer:
             for rid in out.stored:
                 i = row_of[rid]
                 stored.append((u, i))
-                if not revs[i][9]:
+                if not revs[i][R_VALID]:
                     counts["invalid"] += 1
             cur = out.current_revision_id
             ci = row_of.get(cur)
             in_conflict = 1 if out.in_conflict else 0
             if rec is None:
-                cur_valid = revs[ci][9]
+                cur_valid = revs[ci][R_VALID]
                 state_name = "received" if cur_valid else "has_issues"
                 new_records.setdefault(form_id, []).append(
-                    [u, form_id, township, prep.key_values[ci], cur, state_name, in_conflict, cur_valid, lid, lid, at])
+                    [u, form_id, township, keys[ci], cur, state_name, in_conflict, cur_valid, lid, lid, at])
                 new_features.setdefault(form_id, []).append(
-                    [*self._full_row(prep, form_id, prep.rows[ci]), u, cur, township, state_name, in_conflict, cur_valid])
-                new_envs.setdefault(form_id, []).append(penvs[ci])
+                    [*self._full_row(prep, form_id, layer[ci]), u, cur, township, state_name, in_conflict, cur_valid])
+                new_rows.setdefault(form_id, []).append(ci)
                 counts["new_records"] += 1
             elif out.current_changed:
-                cur_valid = revs[ci][9]
+                cur_valid = revs[ci][R_VALID]
                 state_name = "received" if cur_valid else "has_issues"
                 record_updates.append({"record_uuid": u, "current_revision_id": cur, "review_state": state_name,
-                                       "has_conflict": in_conflict, "valid": cur_valid, "key_value": prep.key_values[ci],
+                                       "has_conflict": in_conflict, "valid": cur_valid, "key_value": keys[ci],
                                        "last_package_id": lid, "updated_at": at})
                 rows, fids = feat_replace.setdefault(form_id, ([], []))
-                rows.append([*self._full_row(prep, form_id, prep.rows[ci]), u, cur, township, state_name, in_conflict,
+                rows.append([*self._full_row(prep, form_id, layer[ci]), u, cur, township, state_name, in_conflict,
                              cur_valid])
                 fids.append(rec["feature_fid"])
                 counts["advanced"] += 1
@@ -667,21 +864,24 @@ class Importer:
         # Rows go in sorted by their random UUID keys: consecutive inserts then meet neighbouring index
         # pages (the order of ids within a package means nothing; the ledger digest follows it).
         record_id = {u: rec["id"] for u, rec in existing.items()}
+        envs = prep.envelopes()
         for form_id, rows in new_features.items():
-            recs = new_records[form_id]
-            envs_f = new_envs[form_id]
-            order = sorted(range(len(recs)), key=lambda k: recs[k][0])
-            recs = [recs[k] for k in order]
-            fids = db.insert_features(self.specs[form_id], [rows[k] for k in order], [envs_f[k] for k in order])
-            ids = db.insert_records([[*r, f] for r, f in zip(recs, fids)])
-            record_id.update((r[0], i) for r, i in zip(recs, ids))
-        stored.sort(key=lambda t: revs[t[1]][0])
+            recs_f = new_records[form_id]
+            order = sorted(range(len(recs_f)), key=lambda k: recs_f[k][0])
+            recs_f = [recs_f[k] for k in order]
+            env = envs[[new_rows[form_id][k] for k in order]]
+            fids = db.insert_features(self.specs[form_id], [rows[k] for k in order], env)
+            ids = db.insert_records([[*r, f] for r, f in zip(recs_f, fids)])
+            record_id.update((r[0], i) for r, i in zip(recs_f, ids))
+        stored.sort(key=lambda t: t[1])        # the prepared lists are in revision-id order
         digest = hashlib.sha256()
         rev_rows = []
         for u, i in stored:
             r = revs[i]
-            rev_rows.append((record_id[u], *r[:9], lid, *r[9:]))
-            digest.update(r[12].encode("ascii"))
+            row = list(r)
+            row[R_RECORD], row[R_PACKAGE] = record_id[u], lid
+            rev_rows.append(row)
+            digest.update(r[R_SHA].encode("ascii"))
         db.insert_revisions(rev_rows)
         db.update_records(record_updates)
         for op, row in conflict_ops:
@@ -699,7 +899,7 @@ class Importer:
         self._finish(prep, res, counts, digest.hexdigest(), touched, lid, at, name)
 
     def _full_row(self, prep: Prepared, form_id: str, row: list) -> list:
-        """A prepared row with every layer column (the empty ones left out in preparing put back)."""
+        """A prepared layer row with every layer column (the empty ones left out in preparing put back)."""
         kept = prep.kept.get(form_id)
         if kept is None:
             return row
@@ -713,40 +913,62 @@ class Importer:
 
     def _store_all_new(self, prep: Prepared, lid: int, at: str) -> tuple[dict, str, set[str]]:
         """Insert every revision of ``prep`` as a new record (features, records, revisions; rows in
-        record-uuid order, revisions in revision-id order as the general path does)."""
+        record-uuid order, revisions in revision-id order as the general path does). The prepared columns
+        are zipped into rows as they are: only what the database assigns is filled in."""
         db = self.db
-        revs, prows, pkeys, penvs = prep.revs, prep.rows, prep.key_values, prep.envs
-        state = ("has_issues", "received")
+        n = prep.n
+        col = prep.col
+        rid, uuid, township, valid = col("rid"), col("uuid"), col("township"), col("valid")
+        state = [STATES[v] for v in valid]
+        keys = col("key")
+        record_id = [0] * n
         ba = bytearray
-        by_form: dict[str, list[int]] = {}
-        for i, r in enumerate(revs):
-            by_form.setdefault(r[3], []).append(i)
-        record_id: list[int] = [0] * len(revs)
-        for form_id, idx in by_form.items():
-            idx.sort(key=lambda k: revs[k][1])
+        for form_id, f in prep.forms.items():
+            idx = f["order"]
+            k = len(idx)
+            if not k:
+                continue
             spec = self.specs[form_id]
-            kept = prep.kept.get(form_id)
-            names = None if kept is None else [spec.columns[k][0] for k in kept]
-            # blobs as bytearray: SQLite's driver binds those directly, bytes (like None) take a slow lookup
-            if spec.geometry_type:
-                feats = [[None if p[0] is None else ba(p[0]), *p[1:], r[1], r[0], r[5], state[r[9]], 0, r[9]]
-                         for i in idx for r, p in ((revs[i], prows[i]),)]
-            else:
-                feats = [[*prows[i], r[1], r[0], r[5], state[r[9]], 0, r[9]] for i in idx for r in (revs[i],)]
-            fids = db.insert_features(spec, feats, [penvs[i] for i in idx], columns=names)
-            del feats
-            ids = db.insert_records([(r[1], form_id, r[5], pkeys[i], r[0], state[r[9]], 0, r[9], lid, lid, at, f)
-                                     for i, f in zip(idx, fids) for r in (revs[i],)])
-            for i, rid in zip(idx, ids):
-                record_id[i] = rid
-        order = sorted(range(len(revs)), key=lambda k: revs[k][0])
-        digest = hashlib.sha256("".join([revs[i][12] for i in order]).encode("ascii"))
-        db.insert_revisions([(record_id[i], r[0], r[1], r[2] or "", *r[3:9], lid, r[9], r[10], ba(r[11]), r[12])
-                             for i in order for r in (revs[i],)])
-        invalid = sum(1 for r in revs if not r[9])
-        counts = {"stored": len(revs), "known": 0, "new_records": len(revs), "advanced": 0, "conflicts": 0,
-                  "invalid": invalid}
-        return counts, digest.hexdigest(), set(by_form)
+            kept = f["kept"]
+            names = None if kept is None else [spec.columns[j][0] for j in kept]
+            pick = itemgetter(*idx) if k > 1 else (lambda c, i=idx[0]: (c[i],))
+            u, r, tw, st, va = pick(uuid), pick(rid), pick(township), pick(state), pick(valid)
+            fcols = list(f["fcols"])
+            if spec.geometry_type and fcols:
+                # blobs as bytearray: SQLite's driver binds those directly, bytes (like None) take a slow lookup
+                fcols[0] = [None if b is None else ba(b) for b in fcols[0]]
+            zeros = [0] * k
+            rows = list(map(list, zip(*fcols, u, r, tw, st, zeros, va)))
+            fids = db.insert_features(spec, rows, f["env"], columns=names)
+            del rows, fcols
+            lids = [lid] * k
+            kv = pick(keys)
+            rows_of = lambda: list(zip(u, [form_id] * k, tw, kv, r, st, zeros, va, lids, lids,  # noqa: E731
+                                       [at] * k, fids))
+            if any(x is not None for x in kv):
+                ids = db.insert_records(rows_of())
+            else:   # every value of the records is in their feature rows or shared
+                ids = db.insert_records_of_features(spec, fids, {"form_id": form_id, "first_package_id": lid,
+                                                                 "last_package_id": lid, "updated_at": at}, rows_of)
+            for i, one in zip(idx, ids):
+                record_id[i] = one
+        # revision columns: those the package's revisions share are written once, the others per row
+        values = dict(zip(REV_FIELDS[:13], (prep.cols[f] for f in REV_FIELDS[:13])))
+        values["content"] = [ba(c) for c in col("content")]
+        per_row = {"record_id": record_id, "package_id": ("=", lid)}
+        per_row.update(zip(CountyDB.REVISION_COLUMNS[1:10], (values[f] for f in REV_FIELDS[:9])))
+        per_row.update(zip(CountyDB.REVISION_COLUMNS[11:], (values[f] for f in REV_FIELDS[9:13])))
+        names = [c for c in CountyDB.REVISION_COLUMNS if type(per_row[c]) is not tuple]
+        shared = {c: v[1] for c, v in per_row.items() if type(v) is tuple}
+
+        def full() -> list:
+            return list(zip(*[[v[1]] * n if type(v) is tuple else v
+                              for v in (per_row[c] for c in CountyDB.REVISION_COLUMNS)]))
+
+        db.insert_revisions_shared(names, list(zip(*[per_row[c] for c in names])), shared, full)
+        counts = {"stored": n, "known": 0, "new_records": n, "advanced": 0, "conflicts": 0,
+                  "invalid": prep.invalid}
+        return counts, prep.digest, {f for f, v in prep.forms.items() if v["order"]}
 
     def _finish(self, prep: Prepared, res: PackageResult, counts: dict, revisions_sha: str, touched: set[str],
                 lid: int, at: str, name: str) -> None:
@@ -759,7 +981,7 @@ class Importer:
         res.conflicts, res.invalid = counts["conflicts"], counts["invalid"]
         seq, h = db.append_audit("import", name, {
             "ledger_id": lid, "sha256": prep.sha256, "outcome": "accepted", "township": prep.township,
-            "device_id": prep.device_id, "sequence": prep.sequence, "revisions": len(prep.revs), **counts,
+            "device_id": prep.device_id, "sequence": prep.sequence, "revisions": prep.n, **counts,
             "revisions_sha256": revisions_sha, "out_of_order": int(res.out_of_order)}, at=at)
         db.update_ledger(lid, {**counts, "revisions_sha256": revisions_sha, "out_of_order": int(res.out_of_order),
                                "reason": "; ".join(res.notes) or None, "audit_seq": seq, "audit_hash": h})
@@ -790,23 +1012,82 @@ def _prepare_in_worker(path: str, cfg: PrepareConfig, forms: Mapping) -> Prepare
     import marshal
 
     prep = prepare_package(path, cfg, forms=forms)
-    prep.packed = marshal.dumps((prep.revs, prep.rows, prep.key_values, prep.envs))
-    prep.revs, prep.rows, prep.key_values, prep.envs = [], [], [], []
+    if prep.rejection is None:
+        if cfg.archive_dir:
+            prep.staged = _stage_archive(Path(cfg.archive_dir), prep)
+            if prep.staged is not None:
+                prep.data = None   # staged (or archived before): the writer needs only the path
+        for f in prep.forms.values():
+            if f["env"] is not None:
+                f["env"] = f["env"].tobytes()
+        prep.packed = marshal.dumps((prep.cols, prep.forms))
+        prep.cols, prep.forms = {}, {}
+        if cfg.spool_dir:
+            # a file in memory: one copy in, one copy out, instead of many through a 64 KiB pipe
+            import tempfile
+
+            spool = None
+            try:
+                fd, spool = tempfile.mkstemp(prefix=".tmp-", dir=cfg.spool_dir)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(prep.packed)
+            except OSError:   # full or gone: through the pipe after all
+                if spool:
+                    Path(spool).unlink(missing_ok=True)
+            else:
+                prep.packed, prep.packed_path = None, spool
     return prep
 
 
+_shared: dict[str, Any] = {}
+
+
+def _prepare_shared(path: str, shared: bytes) -> Prepared:
+    """:func:`_prepare_in_worker` with the run's configuration and form catalogue pickled once for the
+    whole run (``shared``): a worker unpickles them for its first package only."""
+    if _shared.get("blob") != shared:
+        import pickle
+
+        _shared["args"] = pickle.loads(shared)
+        _shared["blob"] = shared
+    cfg, forms = _shared["args"]
+    return _prepare_in_worker(path, cfg, forms)
+
+
 def _unpack(prep: Prepared) -> Prepared:
+    if prep.packed_path is not None:
+        spool = Path(prep.packed_path)
+        prep.packed, prep.packed_path = spool.read_bytes(), None
+        spool.unlink(missing_ok=True)
     if prep.packed is not None:
         import marshal
 
         with gc_paused():
-            prep.revs, prep.rows, prep.key_values, prep.envs = marshal.loads(prep.packed)
+            import numpy as np
+
+            prep.cols, prep.forms = marshal.loads(prep.packed)
+            for f in prep.forms.values():
+                if f["env"] is not None:
+                    f["env"] = np.frombuffer(f["env"], dtype="float64").reshape(-1, 4)
         prep.packed = None
     return prep
 
 
-def _worker_init() -> None:
+WORKER_NICE = 10   # how much lower the checking processes run than the writer (POSIX only)
+PREFETCH = 4       # packages prepared ahead per worker (they keep working while the writer commits)
+
+
+def _worker_init(nice: int = 0) -> None:
+    """In each worker process: a fresh validator cache, and a lower scheduling priority. The writing
+    process applies packages one after another (the pipeline's serial part); when it competes with
+    the workers for the CPUs, it should win, and the workers use what it leaves."""
     _cache.clear()
+    _shared.clear()
+    if nice and hasattr(os, "nice"):
+        try:
+            os.nice(nice)
+        except OSError:   # not allowed here: run at the same priority
+            pass
 
 
 def _mp_context():
@@ -845,9 +1126,12 @@ def import_packages(gpkg_path: str | Path, packages: Sequence[str | Path], *, ke
     pool = None
     if workers >= 1 and n > 1:
         # start every worker now, before the database is opened
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, mp_context=_mp_context())
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(WORKER_NICE,),
+                                   mp_context=_mp_context())
         for f in [pool.submit(_noop) for _ in range(workers)]:
             f.result()
+    futures: list[Future | None] = []
+    cfg: PrepareConfig | None = None
     try:
         db = open_county(target)
     except BaseException:
@@ -864,6 +1148,12 @@ def import_packages(gpkg_path: str | Path, packages: Sequence[str | Path], *, ke
         forms = dict(forms) if forms is not None else all_forms()
         specs = db.ensure_layers(forms.values())
         cfg = prepare_config(db, specs, keys)
+        if pool is not None:
+            adir = side_dir(gpkg_path, ARCHIVE_DIR)
+            adir.mkdir(parents=True, exist_ok=True)
+            cfg.archive_dir = str(adir)
+            spool = _spool_dir()
+            cfg.spool_dir = str(spool) if spool else None
         results: list[PackageResult] = []
         applied = [0]
 
@@ -880,32 +1170,42 @@ def import_packages(gpkg_path: str | Path, packages: Sequence[str | Path], *, ke
             if progress:
                 progress(applied[0], n)
 
-        try:
-            if pool is None:
-                for p in paths:
-                    apply(prepare_package(p, cfg, forms=forms))
-            else:
-                window = max(2, workers * 2)
-                futures: list[Future | None] = []
-                nxt = 0
-                for i in range(n):
-                    while nxt < n and nxt < i + window:
-                        futures.append(pool.submit(_prepare_in_worker, paths[nxt], cfg, forms))
-                        nxt += 1
-                    prep = _unpack(futures[i].result())
-                    futures[i] = None   # free the bytes
-                    apply(prep)
-            importer.commit()
-        except db.DatabaseError as e:
-            importer.abort()
-            raise CountyDBError(f"写入县级地理数据库失败（{e}）：本组尚未提交的包均未写入，可直接重新导入",
-                                f"writing the county geodatabase failed ({e}); the packages of the uncommitted group "
-                                "were not written — import them again") from e
-        except BaseException:
-            importer.abort()
-            raise
+        # the run makes millions of short-lived objects and no reference cycles: the cyclic collector
+        # would only rescan what is alive (the open group's rows) again and again
+        with gc_paused():
+            try:
+                if pool is None:
+                    for p in paths:
+                        apply(prepare_package(p, cfg, forms=forms))
+                else:
+                    import pickle
+
+                    window = max(2, workers * PREFETCH)
+                    shared = pickle.dumps((cfg, forms), protocol=pickle.HIGHEST_PROTOCOL)
+                    nxt = 0
+                    for i in range(n):
+                        while nxt < n and nxt < i + window:
+                            futures.append(pool.submit(_prepare_shared, paths[nxt], shared))
+                            nxt += 1
+                        prep = _unpack(futures[i].result())
+                        futures[i] = None   # free the bytes
+                        apply(prep)
+                importer.commit()
+            except db.DatabaseError as e:
+                importer.abort()
+                raise CountyDBError(f"写入县级地理数据库失败（{e}）：本组尚未提交的包均未写入，可直接重新导入",
+                                    f"writing the county geodatabase failed ({e}); the packages of the uncommitted group "
+                                    "were not written — import them again") from e
+            except BaseException:
+                importer.abort()
+                raise
         return results
     finally:
         db.close()
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+            for f in futures:   # prepared but never applied (the run stopped): their staged copies go
+                if f is not None and f.done() and not f.cancelled() and f.exception() is None:
+                    _unstage(f.result())
+            if cfg is not None and cfg.spool_dir:
+                shutil.rmtree(cfg.spool_dir, ignore_errors=True)

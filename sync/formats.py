@@ -231,43 +231,61 @@ class Revision:
         return rev
 
 
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# exactly the canonical form _uuid() accepts (``$`` would also let a trailing newline through)
+_UUID_FULL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
 _TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _REVISION_KEYSET = frozenset(REVISION_KEYS)
+_N_KEYS = len(REVISION_KEYS)
 
 
 def _fast_revision(d: Any) -> "Revision | None":
     """The common case checked with cheap tests (a package holds many revisions); None → take the slow,
     message-giving path, which accepts or rejects exactly the same inputs."""
-    if type(d) is not dict or d.keys() != _REVISION_KEYSET:
+    if type(d) is not dict or len(d) != _N_KEYS:
         return None
-    ru, ri, pr, fid, fv, tw, st, ca, cb, dev, data, probs = (
-        d["record_uuid"], d["revision_id"], d["parent_revision_id"], d["form_id"], d["form_version"], d["township"],
-        d["status"], d["created_at"], d["created_by"], d["device_id"], d["data"], d["problems"])
-    m = _UUID_RE.match
-    if not (type(ru) is str and m(ru) and type(ri) is str and m(ri) and type(dev) is str and m(dev)
-            and (pr is None or (type(pr) is str and m(pr) and pr != ri))
-            and type(fid) is str and FORM_ID_RE.match(fid) and type(fv) is str
-            and type(tw) is str and TOWNSHIP_RE.match(tw) and st in REVISION_STATUSES
-            and type(ca) is str and type(cb) is str and type(data) is dict
-            and type(probs) is list and all(type(p) is dict for p in probs)):
+    try:   # twelve keys, each of the twelve names: exactly the revision's fields
+        ru, ri, pr, fid, fv, tw, st, ca, cb, dev, data, probs = (
+            d["record_uuid"], d["revision_id"], d["parent_revision_id"], d["form_id"], d["form_version"],
+            d["township"], d["status"], d["created_at"], d["created_by"], d["device_id"], d["data"], d["problems"])
+    except KeyError:
         return None
-    if ca not in _TS_SEEN:   # a package's revisions share few timestamps: each is checked once
-        if not _TS_RE.match(ca):
+    m = _UUID_FULL
+    if not (type(ru) is str and type(ri) is str and m(ru) and m(ri)
+            and (pr is None or (type(pr) is str and pr != ri and m(pr)))
+            and type(st) is str and st in REVISION_STATUSES and type(data) is dict
+            and type(probs) is list and (not probs or all(type(p) is dict for p in probs))):
+        return None
+    # the fields a package's revisions share (device, form, township, enumerator, often the time) are
+    # checked once per distinct combination
+    same = (dev, fid, fv, tw, cb, ca)
+    try:
+        seen = same in _SHARED_SEEN
+    except TypeError:   # something unhashable where text belongs
+        return None
+    if not seen:
+        if not (type(dev) is str and m(dev) and type(fid) is str and FORM_ID_RE.match(fid) and type(fv) is str
+                and type(tw) is str and TOWNSHIP_RE.match(tw) and type(cb) is str and type(ca) is str):
             return None
-        try:
-            dt.datetime.fromisoformat(ca.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if len(_TS_SEEN) > 100_000:
-            _TS_SEEN.clear()
-        _TS_SEEN.add(ca)
+        if ca not in _TS_SEEN:   # a package's revisions share few timestamps: each is checked once
+            if not _TS_RE.match(ca):
+                return None
+            try:
+                dt.datetime.fromisoformat(ca.replace("Z", "+00:00"))
+            except ValueError:
+                return None
+            if len(_TS_SEEN) > 100_000:
+                _TS_SEEN.clear()
+            _TS_SEEN.add(ca)
+        if len(_SHARED_SEEN) > 100_000:
+            _SHARED_SEEN.clear()
+        _SHARED_SEEN.add(same)
     # the frozen dataclass filled directly (its __init__ sets each field through object.__setattr__)
     rev = object.__new__(Revision)
-    rev.__dict__.update(zip(REVISION_KEYS, (ru, ri, pr, fid, fv, tw, st, ca, cb, dev, data, probs)))
+    rev.__dict__.update(d)
     return rev
 
 
+_SHARED_SEEN: set[tuple] = set()
 _TS_SEEN: set[str] = set()
 
 
