@@ -66,14 +66,17 @@ def init_cmd(gpkg: str, county_code: str, sample: str | None, boundaries: str | 
         raise CommandFailed("请给出 --sample 或 --boundaries 之一", "give exactly one of --sample or --boundaries", 2)
     r = init_county(gpkg, county=county_code, sample=sample, boundaries=boundaries, deadline=deadline,
                     county_name=county_name)
-    info = {"gpkg": str(r.gpkg), "keys": str(r.keys_path), "county": r.county, "county_name": r.county_name,
+    from geodb.target import display_name, is_server
+
+    shown = display_name(gpkg) if is_server(gpkg) else str(r.gpkg)   # a server database by its URL
+    info = {"gpkg": shown, "keys": str(r.keys_path), "county": r.county, "county_name": r.county_name,
             "townships": r.townships, "villages": r.villages, "workmap_buildings": r.workmap_buildings,
             "forms": r.forms}
     if as_json:
         emit_json(info)
         return
-    click.echo(f"已创建 {r.gpkg}：{r.county} {r.county_name}，乡镇 {r.townships} 个，村 {r.villages} 个，"
-               f"底图房屋 {r.workmap_buildings} 栋，表单 {r.forms} 张 / created {r.gpkg}")
+    click.echo(f"已创建 {shown}：{r.county} {r.county_name}，乡镇 {r.townships} 个，村 {r.villages} 个，"
+               f"底图房屋 {r.workmap_buildings} 栋，表单 {r.forms} 张 / created {shown}")
     click.echo(f"县级私钥 / county private keys: {r.keys_path}")
 
 

@@ -40,6 +40,7 @@ def test_county_commands_end_to_end(tmp_path, target):
     gpkg = target
     r = run("county", "init", "--gpkg", gpkg, "--county", kit.COUNTY, "--sample", sample, "--deadline", "2021-06-30")
     assert r.exit_code == 0, r.output
+    assert f"created {gpkg}" in r.output      # a server database is named by its URL, not a local folder
     keys = kit.keys_file(gpkg)
     assert stat.S_IMODE(os.stat(keys).st_mode) == 0o600
     r = run("county", "init", "--gpkg", gpkg, "--county", kit.COUNTY, "--sample", sample)
