@@ -1097,18 +1097,23 @@ class CountyDB:
         townships = self.townships()
         expected = {}
         for t, f, n in self.conn.execute("SELECT township, form_id, expected FROM census_expected"):
-            expected.setdefault(t, {})[f] = n
+            expected.setdefault(t, {})[f] = int(n)
         rec = {}
         for t, f, n, valid, issues, approved, rejected, conflict in self.conn.execute(
-                "SELECT township, form_id, count(*), sum(valid), sum(review_state='has_issues'), "
-                "sum(review_state='approved'), sum(review_state='rejected'), sum(has_conflict) "
+                # CASE rather than summing comparisons: the same SQL runs on PostgreSQL (geodb.pg_county)
+                "SELECT township, form_id, count(*), sum(CASE WHEN valid = 1 THEN 1 ELSE 0 END), "
+                "sum(CASE WHEN review_state = 'has_issues' THEN 1 ELSE 0 END), "
+                "sum(CASE WHEN review_state = 'approved' THEN 1 ELSE 0 END), "
+                "sum(CASE WHEN review_state = 'rejected' THEN 1 ELSE 0 END), "
+                "sum(CASE WHEN has_conflict = 1 THEN 1 ELSE 0 END) "
                 "FROM census_records GROUP BY township, form_id"):
-            rec.setdefault(t, {})[f] = dict(received=n, valid=valid or 0, has_issues=issues or 0,
-                                            approved=approved or 0, rejected=rejected or 0, conflicts=conflict or 0)
+            rec.setdefault(t, {})[f] = dict(received=int(n), valid=int(valid or 0), has_issues=int(issues or 0),
+                                            approved=int(approved or 0), rejected=int(rejected or 0),
+                                            conflicts=int(conflict or 0))
         last = dict(self.conn.execute("SELECT township, max(received_at) FROM census_ledger WHERE outcome='accepted' "
                                       "GROUP BY township"))
-        rejected_pk = dict(self.conn.execute("SELECT township, count(*) FROM census_ledger WHERE outcome='rejected' "
-                                             "GROUP BY township"))
+        rejected_pk = {t: int(n) for t, n in self.conn.execute(
+            "SELECT township, count(*) FROM census_ledger WHERE outcome='rejected' GROUP BY township")}
         out = []
         for code in sorted(set(townships) | set(expected) | set(rec)):
             exp = expected.get(code, {})

@@ -568,49 +568,6 @@ class PgStore:
         return {str(c): {"name": str(n), "township": str(t)}
                 for c, n, t in self.conn.execute(f'SELECT code, name, {tcol} FROM "villages" ORDER BY code')}
 
-    def status_rows(self) -> list[dict]:
-        """As :meth:`CountyDB.status_rows` (SQLite sums booleans; PostgreSQL counts with FILTER)."""
-        townships = self.townships()
-        expected: dict[str, dict[str, int]] = {}
-        for t, f, n in self.conn.execute("SELECT township, form_id, expected FROM census_expected"):
-            expected.setdefault(t, {})[f] = int(n)
-        rec: dict[str, dict[str, dict]] = {}
-        for t, f, n, valid, issues, approved, rejected, conflict in self.conn.execute(
-                "SELECT township, form_id, count(*), count(*) FILTER (WHERE valid = 1), "
-                "count(*) FILTER (WHERE review_state = 'has_issues'), count(*) FILTER (WHERE review_state = 'approved'), "
-                "count(*) FILTER (WHERE review_state = 'rejected'), count(*) FILTER (WHERE has_conflict = 1) "
-                "FROM census_records GROUP BY township, form_id"):
-            rec.setdefault(t, {})[f] = dict(received=int(n), valid=int(valid), has_issues=int(issues),
-                                            approved=int(approved), rejected=int(rejected), conflicts=int(conflict))
-        last = dict(self.conn.execute("SELECT township, max(received_at) FROM census_ledger WHERE outcome='accepted' "
-                                      "GROUP BY township"))
-        rejected_pk = {t: int(n) for t, n in self.conn.execute(
-            "SELECT township, count(*) FROM census_ledger WHERE outcome='rejected' GROUP BY township")}
-        out = []
-        for code in sorted(set(townships) | set(expected) | set(rec)):
-            exp = expected.get(code, {})
-            got = rec.get(code, {})
-            forms = {}
-            for f in sorted(set(exp) | set(got)):
-                g = got.get(f, {})
-                received_expected = min(g.get("received", 0), exp[f]) if f in exp else g.get("received", 0)
-                forms[f] = {"expected": exp.get(f), "received": g.get("received", 0), "valid": g.get("valid", 0),
-                            "has_issues": g.get("has_issues", 0), "conflicts": g.get("conflicts", 0),
-                            "counted": received_expected}
-            out.append({
-                "township": code, "name": townships.get(code, ""),
-                "expected": sum(exp.values()),
-                "received": sum(v.get("received", 0) for v in got.values()),
-                "received_expected": sum(forms[f]["counted"] for f in exp),
-                "valid": sum(v.get("valid", 0) for v in got.values()),
-                "has_issues": sum(v.get("has_issues", 0) for v in got.values()),
-                "approved": sum(v.get("approved", 0) for v in got.values()),
-                "rejected": sum(v.get("rejected", 0) for v in got.values()),
-                "conflicts": sum(v.get("conflicts", 0) for v in got.values()),
-                "last_package": last.get(code), "rejected_packages": rejected_pk.get(code, 0),
-                "forms": forms})
-        return out
-
     # -- test/diagnostic helper -----------------------------------------------------------------------
     def table_checksums(self, tables: Iterable[str] | None = None) -> dict[str, str]:
         """sha256 over every row (in primary-key order) of each table: what the tests compare before/after."""
