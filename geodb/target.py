@@ -77,6 +77,22 @@ def exists(target: str | os.PathLike) -> bool:
     return pg.has_census_db(str(target))
 
 
+def taken(target: str | os.PathLike) -> str | None:
+    """How to name ``target`` in a refusal when init must not overwrite it (a file of that name, or a server
+    database already holding a census geodatabase); None when it is free."""
+    if exists(target) or (not is_server(target) and Path(target).exists()):
+        return display_name(target)
+    return None
+
+
+def remove_partial(target: str | os.PathLike) -> None:
+    """Undo a failed init: a GeoPackage file and its journals (a server database is created in one
+    transaction, so there is nothing to remove)."""
+    if not is_server(target):
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(str(target) + suffix).unlink(missing_ok=True)
+
+
 def open_county(target: str | os.PathLike, *, readonly: bool = False):
     """Open a county geodatabase of either kind (see :class:`geodb.county.CountyDB`)."""
     if is_server(target):

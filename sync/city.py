@@ -7,14 +7,13 @@ Import of the counties' upward packages lives in :mod:`sync.city_import`; the fo
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from geodb.city import CityDB, CityDivisions, create_city_gpkg
 from geodb import target as T
-from geodb.target import anchor_path, display_name, is_server, open_city
+from geodb.target import anchor_path, is_server, open_city
 
 from . import keys as K
 from .county import (Finding, VerifyReport, archive_findings, audit_findings, missing_ledger_findings,
@@ -180,8 +179,8 @@ def init_city(gpkg_path: str | Path, *, city: str, sample_root: str | Path | Non
         raise CityError("请给出 --sample-root 或 --boundaries 之一", "give exactly one of --sample-root or --boundaries")
     target = gpkg_path
     gpkg_path = anchor_path(target)
-    if T.exists(target) or (not is_server(target) and gpkg_path.exists()):
-        shown = display_name(target)
+    shown = T.taken(target)
+    if shown:
         raise CityError(f"{shown} 已存在，不会覆盖", f"{shown} already exists and will not be overwritten")
     keys_path = K.keys_path_for(gpkg_path)
     if keys_path.exists():
@@ -204,9 +203,7 @@ def init_city(gpkg_path: str | Path, *, city: str, sample_root: str | Path | Non
                                    "city_encrypt_public_key": keys.encrypt_public_b64})
     except BaseException:
         keys_path.unlink(missing_ok=True)
-        if not is_server(target):
-            for suffix in ("", "-journal", "-wal", "-shm"):
-                Path(str(gpkg_path) + suffix).unlink(missing_ok=True)
+        T.remove_partial(target)
         raise
     return CityInitResult(gpkg_path, keys_path, city, name, len(divisions.counties), len(divisions.townships),
                           len(divisions.villages), len(forms))

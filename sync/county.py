@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from geodb.county import CountyDB, CountyDBError, Divisions, create_county_gpkg
-from geodb.target import anchor_path, display_name, is_server, open_county
+from geodb.target import anchor_path, is_server, open_county
 from geodb import target as T
 
 from . import keys as K
@@ -147,8 +147,8 @@ def init_county(gpkg_path: str | Path, *, county: str, sample: str | Path | None
         raise CountyError("请给出 --sample 或 --boundaries 之一", "give exactly one of --sample or --boundaries")
     target = gpkg_path
     gpkg_path = anchor_path(target)
-    if T.exists(target) or (not is_server(target) and gpkg_path.exists()):
-        shown = display_name(target)
+    shown = T.taken(target)
+    if shown:
         raise CountyError(f"{shown} 已存在，不会覆盖", f"{shown} already exists and will not be overwritten")
     keys_path = K.keys_path_for(gpkg_path)
     if keys_path.exists():
@@ -182,9 +182,7 @@ def init_county(gpkg_path: str | Path, *, county: str, sample: str | Path | None
                                      "deadline": deadline_iso})
     except BaseException:
         keys_path.unlink(missing_ok=True)
-        if not is_server(target):   # a server database is created in one transaction: nothing to clean
-            for suffix in ("", "-journal", "-wal", "-shm"):
-                Path(str(gpkg_path) + suffix).unlink(missing_ok=True)
+        T.remove_partial(target)
         raise
     return InitResult(gpkg_path, keys_path, county, name, len(divisions.townships), len(divisions.villages),
                       0 if workmap is None else len(workmap), len(forms))

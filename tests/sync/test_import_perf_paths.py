@@ -182,7 +182,6 @@ def _priority() -> int:
     return os.getpriority(os.PRIO_PROCESS, 0)
 
 
-@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="POSIX scheduling priorities")
 def test_workers_run_at_a_lower_priority_than_the_writer():
     with ProcessPoolExecutor(max_workers=1, initializer=ci._worker_init, initargs=(ci.WORKER_NICE,),
                              mp_context=ci._mp_context()) as pool:
