@@ -191,6 +191,12 @@ class Revision:
     def to_json_line(self) -> str:
         return canonical_json(self.to_dict())
 
+    @staticmethod
+    def fast(d: Any) -> "Revision | None":
+        """The revision ``d`` holds when it is plainly well formed (cheap checks); None → :meth:`from_dict`,
+        which accepts exactly the same and says what is wrong with the rest."""
+        return _fast_revision(d)
+
     @classmethod
     def from_dict(cls, d: Any, *, what: str = "修订记录/revision") -> "Revision":
         fast = _fast_revision(d)

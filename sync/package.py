@@ -66,8 +66,7 @@ class OpenedPackage:
     manifest: Manifest
     device: DeviceInfo
     revisions: list[Revision]                 # every revision, in file order, forms in manifest order
-    raw: list[str] = field(default_factory=list)   # each revision's JSON line exactly as received
-    # the same lines as the UTF-8 bytes received (hashed and stored without encoding them again)
+    # each revision's JSON line, the UTF-8 bytes exactly as received (hashed and stored as they are)
     raw_bytes: list[bytes] = field(default_factory=list)
 
     @property
@@ -434,7 +433,6 @@ def open_package(path: str | os.PathLike, *, county_keys: "K.CountyKeys | None",
 
     # 5. every file: length, hash, decryption, strict JSON lines, revision format
     revisions: list[Revision] = []
-    raw: list[str] = []
     raw_bytes: list[bytes] = []
     ids: set[str] = set()
     for fid, p in forms_in_files.items():
@@ -448,43 +446,83 @@ def open_package(path: str | os.PathLike, *, county_keys: "K.CountyKeys | None",
                 blob = K.decrypt(package_key, blob, what=p)
             except K.DecryptionError as e:
                 raise _reject("decrypt", name, e.message_zh, e.message_en) from e
-        try:
-            text = blob.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise _reject("malformed_json", name, f"{p} 不是 UTF-8 文本", f"{p} is not UTF-8 text") from e
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        blines = blob.split(b"\n")   # b"\n" never occurs inside a multi-byte UTF-8 sequence: same lines
-        del blines[len(lines):]
-        if len(lines) != manifest.counts[fid]:
-            raise _reject("count_mismatch", name, f"{p} 有 {len(lines)} 条修订，清单写的是 {manifest.counts[fid]} 条",
-                          f"{p} holds {len(lines)} revisions, the manifest says {manifest.counts[fid]}")
-        for ln, (line, bline) in enumerate(zip(lines, blines), start=1):
-            try:
-                obj = _strict_json(line, bline)
-            except ValueError as e:
-                raise _reject("malformed_json", name, f"{p} 第 {ln} 行不是有效的 JSON（{str(e)[:60]}）",
-                              f"{p} line {ln} is not valid JSON ({str(e)[:60]})") from e
-            try:
-                rev = Revision.from_dict(obj)
-            except FormatError as e:
-                raise _reject("bad_revision", name, f"{p} 第 {ln} 行：{e.message_zh}",
-                              f"{p} line {ln}: {e.message_en}") from e
-            if rev.form_id != fid or rev.township != manifest.township or rev.status != "final" \
-                    or rev.form_version != manifest.schema_versions[fid]:
-                raise _reject("bad_revision", name,
-                              f"{p} 第 {ln} 行的表单、乡镇、状态或版本与清单不符",
-                              f"{p} line {ln}: form, township, status or version disagrees with the manifest")
-            if rev.revision_id in ids:
-                raise _reject("bad_revision", name, f"{p} 第 {ln} 行：修订 {rev.revision_id} 重复",
-                              f"{p} line {ln}: revision {rev.revision_id} appears twice")
-            ids.add(rev.revision_id)
-            revisions.append(rev)
-            raw.append(line)
+        blines = blob.split(b"\n")   # b"\n" never occurs inside a multi-byte UTF-8 sequence
+        if blines and blines[-1] == b"":
+            blines.pop()
+        revs = _file_revisions_fast(blob, blines, fid, manifest, ids)
+        if revs is None:   # some line is not plain: line by line, naming the first problem
+            revs = _file_revisions_checked(blob, blines, fid, p, name, manifest, ids)
+        revisions.extend(revs)
         raw_bytes.extend(blines)
     return OpenedPackage(path=path, sha256=sha, size=len(data), manifest=manifest, device=device,
-                         revisions=revisions, raw=raw, raw_bytes=raw_bytes)
+                         revisions=revisions, raw_bytes=raw_bytes)
+
+
+def _file_revisions_fast(blob: bytes, blines: list[bytes], fid: str, manifest: Manifest, ids: set[str]) -> list[Revision] | None:
+    """One data file's revisions when every line is plain (the common case), read and checked for the
+    whole file at once; None → :func:`_file_revisions_checked`, which accepts exactly the same files and
+    names the first bad line. orjson reads each line (it refuses invalid UTF-8, NaN, lone surrogates and
+    deep nesting, which then go the checked way); a file that may hold an integer of 19+ digits, which
+    orjson would turn into a float, is left to the checked way too."""
+    if _orjson is None or len(blines) != manifest.counts[fid] or _LONG_INT_MARK in blob.translate(_DIGIT_TABLE):
+        return None
+    loads = _orjson.loads
+    try:
+        objs = [loads(b) for b in blines]
+    except _orjson.JSONDecodeError:
+        return None
+    fast = Revision.fast
+    revs = [fast(o) for o in objs]
+    if not all(revs):   # (a Revision is always true; None marks a line for the checked way)
+        return None
+    if not revs:
+        return revs
+    rids = [r.revision_id for r in revs]
+    if {r.form_id for r in revs} != {fid} or {r.township for r in revs} != {manifest.township} \
+            or {r.status for r in revs} != {"final"} or {r.form_version for r in revs} != {manifest.schema_versions[fid]} \
+            or len(set(rids)) != len(rids) or not ids.isdisjoint(rids):
+        return None
+    ids.update(rids)
+    return revs
+
+
+def _file_revisions_checked(blob: bytes, blines: list[bytes], fid: str, p: str, name: str, manifest: Manifest,
+                            ids: set[str]) -> list[Revision]:
+    """One data file's revisions, line by line; the first problem raises :class:`PackageRejected` naming
+    the file and line."""
+    try:
+        text = blob.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _reject("malformed_json", name, f"{p} 不是 UTF-8 文本", f"{p} is not UTF-8 text") from e
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) != manifest.counts[fid]:
+        raise _reject("count_mismatch", name, f"{p} 有 {len(lines)} 条修订，清单写的是 {manifest.counts[fid]} 条",
+                      f"{p} holds {len(lines)} revisions, the manifest says {manifest.counts[fid]}")
+    revisions: list[Revision] = []
+    for ln, (line, bline) in enumerate(zip(lines, blines), start=1):
+        try:
+            obj = _strict_json(line, bline)
+        except ValueError as e:
+            raise _reject("malformed_json", name, f"{p} 第 {ln} 行不是有效的 JSON（{str(e)[:60]}）",
+                          f"{p} line {ln} is not valid JSON ({str(e)[:60]})") from e
+        try:
+            rev = Revision.from_dict(obj)
+        except FormatError as e:
+            raise _reject("bad_revision", name, f"{p} 第 {ln} 行：{e.message_zh}",
+                          f"{p} line {ln}: {e.message_en}") from e
+        if rev.form_id != fid or rev.township != manifest.township or rev.status != "final" \
+                or rev.form_version != manifest.schema_versions[fid]:
+            raise _reject("bad_revision", name,
+                          f"{p} 第 {ln} 行的表单、乡镇、状态或版本与清单不符",
+                          f"{p} line {ln}: form, township, status or version disagrees with the manifest")
+        if rev.revision_id in ids:
+            raise _reject("bad_revision", name, f"{p} 第 {ln} 行：修订 {rev.revision_id} 重复",
+                          f"{p} line {ln}: revision {rev.revision_id} appears twice")
+        ids.add(rev.revision_id)
+        revisions.append(rev)
+    return revisions
 
 
 # ---------------------------------------------------------------------------------------------------
