@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import CensusError, Code
+from .unicode_text import has_lone_surrogate, lone_surrogate_at
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
@@ -33,17 +34,20 @@ def _cell(v: Any) -> Any:
         s = v.strip()
         if s[:1] in "[{" and s[-1:] in "]}":
             try:
-                return json.loads(s)
+                value = json.loads(s)
             except ValueError:
                 return s
+            # a lone surrogate escape cannot be stored: the cell stays the text it is (the validator then
+            # says what is wrong with it for its field)
+            return s if has_lone_surrogate(s, value) else value
         return s
     return v
 
 
 def _json_rows(path: Path) -> Iterator[RecordRow]:
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            data = json.load(fh)
+        text = path.read_text(encoding="utf-8-sig")
+        data = json.loads(text)
     except UnicodeDecodeError as e:
         raise RecordFileError(f"{path}: 不是 UTF-8 编码的文本", f"{path}: not UTF-8 text",
                               code=Code.FILE_UNREADABLE) from e
@@ -54,6 +58,17 @@ def _json_rows(path: Path) -> Iterator[RecordRow]:
     if isinstance(data, dict) and isinstance(data.get("records"), list):
         data = data["records"]
     items = data if isinstance(data, list) else [data]
+    if has_lone_surrogate(text, items):
+        for i, rec in enumerate(items, start=1):
+            at = lone_surrogate_at(rec)
+            if at is not None:
+                where = "/".join(map(str, at)) or "（整条记录）"
+                raise RecordFileError(
+                    f"{path}: 第 {i} 条记录的“{where}”含无法保存的字符（孤立的 \\ud800–\\udfff 转义，多为错误转码），"
+                    "请修正后重新导入；本文件未导入任何记录",
+                    f"{path}: record {i}, '{where}' holds a character that cannot be stored (a lone \\ud800-\\udfff "
+                    "escape, usually from a bad conversion); fix it and import again. Nothing from this file was added",
+                    code=Code.FILE_UNREADABLE)
     for i, rec in enumerate(items, start=1):
         yield RecordRow(i, rec)
 

@@ -27,7 +27,7 @@ from .zipfmt import Entry, ZipFormatError, read_directory, read_entry, write_zip
 from .formats import (DATA_DIR, ENCRYPTED_SUFFIX, ENROLMENT_FORMAT, MANIFEST_NAME, MAX_COMPRESSION_RATIO,
                       MAX_ENTRIES, MAX_ENTRY_BYTES, MAX_PACKAGE_BYTES, PLAIN_SUFFIX, SIGNATURE_NAME,
                       Enrolment, Feedback, FeedbackItem, FileEntry, FormatError, FORM_ID_RE, Manifest,
-                      Revision, canonical_bytes, canonical_json, data_path, enrolment_signed_payload,
+                      Revision, canonical_bytes, canonical_json, data_path, enrolment_signed_payload, has_lone_surrogate,
                       feedback_signed_payload, package_filename, utc_now)
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -355,6 +355,9 @@ def open_package(path: str | os.PathLike, *, county_keys: "K.CountyKeys | None",
                       f"manifest.json is not valid JSON ({str(e)[:80]})") from e
     if not isinstance(raw_manifest, dict):
         raise _reject("malformed_json", name, "manifest.json 应为 JSON 对象", "manifest.json must be a JSON object")
+    if has_lone_surrogate(mbytes, raw_manifest):
+        raise _reject("bad_text", name, "manifest.json 含无法保存的文本（孤立的 \\ud800–\\udfff 转义），请重新导出",
+                      "manifest.json holds text that cannot be stored (a lone \\ud800–\\udfff escape); export it again")
     claimed_county = raw_manifest.get("county")
     if county is not None and claimed_county != county:
         raise _reject("wrong_county", name, f"该包属于县 {str(claimed_county)[:12]}，不是本县 {county}，已拒收",
@@ -517,6 +520,11 @@ def _file_revisions_checked(blob: bytes, blines: list[bytes], fid: str, p: str, 
             raise _reject("bad_revision", name,
                           f"{p} 第 {ln} 行的表单、乡镇、状态或版本与清单不符",
                           f"{p} line {ln}: form, township, status or version disagrees with the manifest")
+        if has_lone_surrogate(bline, obj):
+            raise _reject("bad_text", name,
+                          f"{p} 第 {ln} 行含无法保存的文本（孤立的 \\ud800–\\udfff 转义，不是有效的 Unicode 字符），请在乡镇端修正后重新导出",
+                          f"{p} line {ln} holds text that cannot be stored (a lone \\ud800–\\udfff escape, not a "
+                          "Unicode character); correct it on the township laptop and export again")
         if rev.revision_id in ids:
             raise _reject("bad_revision", name, f"{p} 第 {ln} 行：修订 {rev.revision_id} 重复",
                           f"{p} line {ln}: revision {rev.revision_id} appears twice")

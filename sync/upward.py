@@ -39,6 +39,7 @@ from schemas.errors import CensusError
 
 from . import keys as K
 from .formats import (
+    has_lone_surrogate,
     COUNTY_RE,
     DATA_DIR,
     ENCRYPTED_SUFFIX,
@@ -83,8 +84,12 @@ def _no_constants(c: str) -> Any:
 
 
 def _strict_json(text: str) -> Any:
-    """JSON without NaN/Infinity (which other JSON readers refuse)."""
-    return json.loads(text, parse_constant=_no_constants)
+    """JSON without NaN/Infinity (which other JSON readers refuse) and without lone surrogate escapes
+    (which no UTF-8 text column can hold)."""
+    value = json.loads(text, parse_constant=_no_constants)
+    if has_lone_surrogate(text, value):
+        raise ValueError("a lone \\ud800-\\udfff escape is not a character")
+    return value
 
 
 class UpwardError(CensusError):

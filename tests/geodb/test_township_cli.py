@@ -89,3 +89,36 @@ def test_township_cli_errors_are_one_line(tmp_path):
     bad.write_text('{"format": "census-enrolment/1"}', encoding="utf-8")
     r = run(township, ["init", "--db", str(tmp_path / "t.db"), "--enrolment", str(bad)])
     assert r.exit_code == 1 and "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_lone_surrogate_in_a_json_file_names_record_and_field(tmp_path):
+    """JSON can escape a lone UTF-16 surrogate, which no database text can hold: it used to fail with a
+    bare UnicodeEncodeError; now the file is refused naming the record and field, and nothing is added.
+    In a spreadsheet cell holding JSON the cell stays text (and the validator reports it by row)."""
+    run = CliRunner().invoke
+    keys = generate_county_keys(COUNTY)
+    enr, _ = make_enrolment(keys, county_name="兴城市", township=TOWNSHIP, township_name="测试镇", enumerator="王五",
+                            divisions={"townships": {TOWNSHIP: "测试镇"},
+                                       "villages": {v: {"name": v, "township": TOWNSHIP} for v in VILLAGES}})
+    db = str(tmp_path / "town.db")
+    assert run(township, ["init", "--db", db, "--enrolment", str(write_enrolment(enr, tmp_path / "e.json"))]).exit_code == 0
+    bad = tmp_path / "houses.json"
+    bad.write_text(json.dumps([house("B1"), {**house("B2"), "owner_name": "王\ud800五"}], ensure_ascii=True),
+                   encoding="utf-8")
+    r = run(township, ["add", "--db", db, "rural_house", str(bad)])
+    assert r.exit_code != 0 and "Traceback" not in r.output, r.output
+    assert "第 2 条记录的“owner_name”" in r.output and "record 2, 'owner_name'" in r.output
+    r = run(township, ["status", "--db", db, "--json"])
+    assert not json.loads(r.stdout)["records"], "nothing from the refused file was added"
+    # the same text inside a CSV cell that holds JSON: the row is kept, the field reported
+    cells = _csv(tmp_path / "houses.csv", [house("B3")])
+    text = cells.read_text(encoding="utf-8").splitlines()
+    header = text[0].split(",")
+    row = next(csv.reader([text[1]]))
+    row[header.index("seismic_measures")] = '["ring_beam\\ud800"]'
+    with open(cells, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([header, row])
+    r = run(township, ["add", "--db", db, "rural_house", str(cells), "--json"])
+    assert "Traceback" not in r.output, r.output
+    rep = json.loads(r.stdout)
+    assert (rep["rows"], rep["invalid"]) == (1, 1), rep

@@ -4,6 +4,7 @@ Each refusal asserts a clear zh/en reason naming the file, a quarantined copy wi
 row, county tables byte-for-byte unchanged, and `verify` still clean (see ``kit.assert_rejected``).
 """
 
+import json
 import os
 import zipfile
 
@@ -187,6 +188,46 @@ def test_truncated_package(county, tmp_path, keep):
     t.write_bytes(data[:cut])
     res = kit.assert_rejected(county, t, ("truncated", "not_canonical", "corrupt"))
     assert "截断" in res.message_zh or "改动" in res.message_zh or "损坏" in res.message_zh
+
+
+def test_lone_surrogate_escape_rejected_by_line(county, tmp_path):
+    """JSON may escape a lone UTF-16 surrogate ("\\ud800"); no UTF-8 text column can hold it. It used to
+    abort the whole import group with a UnicodeEncodeError while writing the layer; now the package is
+    refused naming the line, and a proper pair (one emoji) still goes in."""
+    dev = kit.enrol(county)
+    revs = dev.houses(3)
+    revs[1]["data"]["owner_name"] = "王\ud800五"
+    body = ("\n".join(json.dumps(r, ensure_ascii=True, sort_keys=True, separators=(",", ":")) for r in revs)
+            + "\n").encode("ascii")
+    assert b"\\ud800" in body
+    path = kit.forge_package(tmp_path / "a", dev.enrolment, {"data/rural_house.jsonl": body})
+    res = kit.assert_rejected(county, path, "bad_text")
+    assert "第 2 行" in res.message_zh and "line 2" in res.message_en
+    # a surrogate pair is one character (😀): accepted, stored as that character
+    revs[1]["data"]["owner_name"] = "王\U0001F600五"
+    body = ("\n".join(json.dumps(r, ensure_ascii=True, sort_keys=True, separators=(",", ":")) for r in revs)
+            + "\n").encode("ascii")
+    assert b"\\ud83d\\ude00" in body
+    path = kit.forge_package(tmp_path / "b", dev.enrolment, {"data/rural_house.jsonl": body})
+    [res] = kit.import_(county, [path])
+    assert res.outcome == "accepted", res.line()
+    assert ("王\U0001F600五",) in kit.rows(county, "SELECT owner_name FROM rural_house")
+
+
+def test_lone_surrogate_in_the_manifest_rejected(county, tmp_path):
+    dev = kit.enrol(county)
+    revs = dev.houses(1)
+    path = kit.forge_package(tmp_path / "a", dev.enrolment, {"data/rural_house.jsonl": kit.jsonl(revs)})
+    with zipfile.ZipFile(path) as zf:
+        entries = {n: zf.read(n) for n in zf.namelist()}
+    m = json.loads(entries["manifest.json"])
+    m["enumerator"] = "张\udfff"
+    mbytes = json.dumps(m, ensure_ascii=True, sort_keys=True, separators=(",", ":")).encode("ascii")
+    sig = K.sign(dev.enrolment["device_private_key"], mbytes)
+    path.write_bytes(write_zip([("manifest.json", mbytes), ("manifest.sig", sig.encode()),
+                                ("data/rural_house.jsonl", entries["data/rural_house.jsonl"])]))
+    res = kit.assert_rejected(county, path, "bad_text")
+    assert "manifest.json" in res.message_en
 
 
 def test_malformed_json(county, tmp_path):

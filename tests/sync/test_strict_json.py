@@ -37,3 +37,22 @@ def test_refusals_match_the_standard_library(text):
     with pytest.raises(ValueError) as theirs:
         _reference(text)
     assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("text, lone", [('{"a":"王\\ud800五"}', True), ('["\\udfff"]', True), ('{"\\udbff":1}', True),
+                                        ('{"a":"\\ud83d\\ude00"}', False), ('{"a":"\\\\ud800"}', False),
+                                        ('{"a":"plain"}', False)])
+def test_lone_surrogates_are_found_in_package_and_upward_text(text, lone):
+    """A lone surrogate escape parses but cannot be stored as UTF-8 text: both readers single it out
+    (a return package refuses the line; an upward document refuses it as not valid JSON)."""
+    from sync.formats import has_lone_surrogate
+    from sync.upward import _strict_json as upward_json
+
+    value = _reference(text)
+    assert has_lone_surrogate(text, value) is lone
+    assert has_lone_surrogate(text.encode("utf-8"), value) is lone
+    if lone:
+        with pytest.raises(ValueError):
+            upward_json(text)
+    else:
+        assert upward_json(text) == value
