@@ -611,7 +611,12 @@ class Validator:
             b = bad.get(name)
             if b:
                 act = [k for k in act if k not in b]
-            present = [k for k in act if col[k] is not None]
+            if type(act) is range and None not in col:   # every record answered (a C-level scan)
+                present: Sequence[int] = act
+            elif type(act) is range:
+                present = [k for k, v in enumerate(col) if v is not None]
+            else:
+                present = [k for k in act if col[k] is not None]
             if len(present) < len(act) and (p.required or p.required_if is not None):
                 for k in act:
                     if col[k] is None and (p.required if p.required_if is None
@@ -1236,8 +1241,12 @@ def _answer_columns(recs: list, names: list[str]) -> dict[str, list]:
     n = len(recs)
     groups: dict[tuple, list[int]] = {}
     if all(type(r) is dict for r in recs):
-        for k, r in enumerate(recs):
-            groups.setdefault(tuple(r), []).append(k)
+        shapes = list(map(tuple, recs))
+        if n and shapes.count(shapes[0]) == n:   # one shape for all (the usual case): no loop
+            groups[shapes[0]] = []
+        else:
+            for k, keys in enumerate(shapes):
+                groups.setdefault(keys, []).append(k)
     if not groups or len(groups) > 8:
         return {name: [r.get(name) for r in recs] for name in names}
     if len(groups) == 1:
