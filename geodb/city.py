@@ -31,6 +31,7 @@ from typing import Any
 from schemas.model import Form
 
 from . import gpkg
+from .target import refuse_if_migrated
 from .county import SYSTEM_COLUMNS, CountyDB, CountyDBError, LayerSpec, layer_spec
 
 CITY_FORMAT = "census-city-gpkg/1"
@@ -173,6 +174,8 @@ class CityDB(CountyDB):
         if not path.is_file():
             raise NotACityDB(f"找不到市级地理数据库 {path}；先运行 census city init",
                              f"city geodatabase {path} not found; run census city init first")
+        if not readonly:
+            refuse_if_migrated(path)
         if readonly and Path(str(path) + "-journal").is_file():
             gpkg.connect(path).execute("SELECT count(*) FROM sqlite_master").fetchone()   # roll back a cut-off import
         conn = gpkg.connect(path, readonly=readonly)

@@ -38,6 +38,7 @@ from schemas.model import Field, FieldType, Form
 from . import gpkg
 from .audit import GENESIS, ChainReport, chain_hash, detail_text, verify_chain
 from .closed import ClosedConnection
+from .target import refuse_if_migrated
 
 COUNTY_FORMAT = "census-county-gpkg/1"
 DIVISION_LAYERS = ("county", "townships", "villages")
@@ -542,6 +543,8 @@ class CountyDB:
         if not path.is_file():
             raise NotACountyDB(f"找不到县级地理数据库 {path}；先运行 census county init",
                                f"county geodatabase {path} not found; run census county init first")
+        if not readonly:
+            refuse_if_migrated(path)
         if readonly and Path(str(path) + "-journal").is_file():
             # an import was cut off: a read-only connection cannot roll its journal back, so let a
             # read-write one do it (SQLite restores the database as it was before that transaction)

@@ -52,6 +52,8 @@ def write_layer(target: Target, df, layer: str, *, geometry_type: str | None = N
         pg_layers.write_layer(str(target), df, layer, geometry_type=geometry_type, append=append,
                               description=description, promote_to_multi=promote_to_multi)
         return
+    from .target import refuse_if_migrated
+    refuse_if_migrated(target)
     gp.write_layer(Path(target), df, layer, geometry_type=geometry_type, append=append,
                    description=description, promote_to_multi=promote_to_multi)
 

@@ -18,6 +18,8 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from schemas.errors import CensusError
+
 SERVER_SCHEMES = ("postgresql", "postgres")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -82,6 +84,8 @@ def taken(target: str | os.PathLike) -> str | None:
     database already holding a census geodatabase); None when it is free."""
     if exists(target) or (not is_server(target) and Path(target).exists()):
         return display_name(target)
+    if not is_server(target) and migrated_marker(target).exists():   # a migrated county's file, moved away
+        return str(migrated_marker(target))
     return None
 
 
@@ -91,6 +95,74 @@ def remove_partial(target: str | os.PathLike) -> None:
     if not is_server(target):
         for suffix in ("", "-journal", "-wal", "-shm"):
             Path(str(target) + suffix).unlink(missing_ok=True)
+
+
+# -- a GeoPackage that was migrated to a server --------------------------------------------------------
+# ``census county|city migrate`` never writes the GeoPackage (it stays a backup, its SHA-256 in the
+# server's audit log). It leaves a marker file beside it instead, and every write through this toolkit
+# (imports, reviews, enrolment, risk layers …) refuses the old file and names the server: an import
+# into the old file would split the county's data in two without anyone noticing.
+
+MIGRATED_SUFFIX = ".migrated.json"
+
+
+class MovedToServer(CensusError):
+    """The GeoPackage was migrated to a PostGIS server; it is kept read-only."""
+
+    def __init__(self, path: Path, moved: dict):
+        url = str(moved.get("target") or "?")
+        at = str(moved.get("at") or "?")
+        marker = migrated_marker(path)
+        super().__init__(
+            f"{path} 已于 {at} 迁移到服务器 {url}，原文件只作备份、不再写入；请改用 --gpkg {url}"
+            f"（确需继续使用原文件时，删除 {marker.name} 即可）",
+            f"{path} was migrated to the server {url} at {at}; the file is kept as a backup and no longer "
+            f"written: use --gpkg {url} (to use the file again after all, delete {marker.name})")
+        self.url = url
+
+
+def migrated_marker(path: str | os.PathLike) -> Path:
+    return Path(str(path) + MIGRATED_SUFFIX)
+
+
+def migrated_to(path: str | os.PathLike) -> dict | None:
+    """What the marker beside a migrated GeoPackage says (``target``, ``at``, ``sha256``), or None."""
+    import json
+
+    marker = migrated_marker(path)
+    if is_server(path) or not marker.is_file():
+        return None
+    try:
+        moved = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        moved = {}
+    return moved if isinstance(moved, dict) else {}
+
+
+def refuse_if_migrated(path: str | os.PathLike) -> None:
+    """Raise :class:`MovedToServer` for a GeoPackage with a migration marker (before any write)."""
+    moved = migrated_to(path)
+    if moved is not None:
+        raise MovedToServer(Path(path), moved)
+
+
+def mark_migrated(path: str | os.PathLike, *, target: str, at: str, sha256: str, audit_seq: int) -> Path:
+    """Leave the marker beside ``path`` (the GeoPackage itself is not touched)."""
+    import json
+    import tempfile
+
+    marker = migrated_marker(path)
+    body = json.dumps({"target": display_name(target), "at": at, "sha256": sha256, "audit_seq": audit_seq},
+                      ensure_ascii=False, indent=2) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=marker.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(body)
+        os.replace(tmp, marker)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return marker
 
 
 def open_county(target: str | os.PathLike, *, readonly: bool = False):

@@ -14,7 +14,9 @@ one file. Everything moves, nothing is lost or altered (see :mod:`geodb.pg_migra
    path, SHA-256, size, rows per table) appended to the copied hash chain. Should that transaction fail,
    the side files this run created are removed again: the target is left as it was.
 
-Afterwards ``census county verify --gpkg URL`` checks the copied chain, ledger, revisions and archive.
+Afterwards ``census county verify --gpkg URL`` checks the copied chain, ledger, revisions and archive,
+and a marker beside the GeoPackage (``COUNTY.gpkg.migrated.json``, :func:`geodb.target.mark_migrated`) makes
+every later write to the old file refuse and name the server (reading it still works).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from geodb import pg_migrate as M
 from geodb.county import actor_name
-from geodb.target import anchor_path, display_name, is_server
+from geodb.target import anchor_path, display_name, is_server, mark_migrated
 
 from . import keys as K
 from .formats import utc_now
@@ -54,16 +56,22 @@ class MigrateResult:
     audit_seq: int
     seconds: float
     notes: list[str] = field(default_factory=list)
+    marker: str = ""                 # the marker left beside the GeoPackage ("" if it could not be written)
 
     @property
     def rows(self) -> int:
         return sum(self.tables.values())
 
     def line(self) -> str:
-        return (f"已迁移 {self.source} → {self.target}：{len(self.tables)} 张表共 {self.rows:,} 行，"
+        text = (f"已迁移 {self.source} → {self.target}：{len(self.tables)} 张表共 {self.rows:,} 行，"
                 f"{len(self.side_files)} 个附属文件，审计第 {self.audit_seq} 条，用时 {self.seconds:.1f} 秒 / "
                 f"migrated {self.source} → {self.target}: {len(self.tables)} tables, {self.rows:,} rows, "
                 f"{len(self.side_files)} side files, audit #{self.audit_seq}, {self.seconds:.1f} s")
+        if self.marker:
+            text += (f"\n原文件保留为备份，旁边的 {Path(self.marker).name} 使其不再被写入；此后请用 --gpkg {self.target} / "
+                     f"the file is kept as a backup; {Path(self.marker).name} beside it stops any further writes to it: "
+                     f"use --gpkg {self.target} from now on")
+        return text
 
     def as_dict(self) -> dict:
         return {**asdict(self), "rows": self.rows}
@@ -108,6 +116,12 @@ def _migrate(kind: M.Kind, gpkg: str | os.PathLike, url: str, *, progress: Progr
             raise
     side = anchor_path(url).parent
     notes = []
+    marker = ""
+    try:   # the old file is kept as it is; a marker beside it makes every later write refuse it
+        marker = str(mark_migrated(gpkg, target=url, at=utc_now(), sha256=src.sha256, audit_seq=seq))
+    except OSError as e:
+        notes.append(f"无法在原文件旁写入迁移标记（{e}）：请勿再向 {gpkg.name} 导入 / could not leave the migration "
+                     f"marker beside the file ({e}): do not import into {gpkg.name} any more")
     if keys_pair is None:
         notes.append(f"原文件旁没有密钥文件 {K.keys_path_for(gpkg).name}；请把密钥文件复制为 "
                      f"{K.keys_path_for(anchor_path(url))} / no key file beside the GeoPackage: copy the keys to "
@@ -124,7 +138,7 @@ def _migrate(kind: M.Kind, gpkg: str | os.PathLike, url: str, *, progress: Progr
     return MigrateResult(kind.name, str(gpkg), display_name(url), src.sha256, src.size, dict(rep.tables),
                          {k: list(v) for k, v in rep.roles.items()}, str(side),
                          [str(dst.relative_to(side)) for _, dst in pairs], keys_pair is not None, seq,
-                         rep.seconds, notes)
+                         rep.seconds, notes, marker)
 
 
 # ---------------------------------------------------------------------------------------------------

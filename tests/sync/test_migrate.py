@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from geodb import layers as L
 from geodb import pg_migrate
-from geodb.target import anchor_path, open_county
+from geodb.target import MovedToServer, anchor_path, display_name, open_county
 from sync.county import county_status, issue_feedback, review_record, verify_county
 from sync.migrate import MigrateError, migrate_county
 from tests.sync import kit
@@ -128,7 +128,8 @@ def test_migrate_moves_everything_and_the_copy_works_on(source, pg_url, tmp_path
     assert seen and seen[-1][0] == seen[-1][1] == r.rows
     assert set(r.layers["form"]) == set(kit.FORM_IDS) and set(EXTRA_LAYERS) <= set(r.layers["layer"])
     # the same county, the same answers
-    assert status(pg_url) == status(gpkg)
+    status_at_migration = status(gpkg)
+    assert status(pg_url) == status_at_migration
     assert kit.ledger(pg_url) == kit.ledger(gpkg)
     url = pg_url
     assert_same_data(gpkg, url)
@@ -167,6 +168,18 @@ def test_migrate_moves_everything_and_the_copy_works_on(source, pg_url, tmp_path
     rep = verify_county(url)
     assert rep.ok, [f.line() for f in rep.findings]
     assert kit.sha256(gpkg) == before
+    # the old file stays a backup: a marker beside it, reading works, every write is refused naming the server
+    marker = gpkg.parent / (gpkg.name + ".migrated.json")
+    assert json.loads(marker.read_text(encoding="utf-8"))["target"] == display_name(url)
+    assert status(gpkg) == status_at_migration   # reading the old file works, and it is as it was
+    for write in (lambda: kit.import_(gpkg, [pnew]),
+                  lambda: review_record(gpkg, new["record_uuid"], state="approved", actor="审核员"),
+                  lambda: L.write_layer(gpkg, L.read_dataframe(gpkg, "risk_runs"), "risk_runs_again")):
+        with pytest.raises(MovedToServer) as e:
+            write()
+        assert display_name(url) in e.value.message_en and display_name(url) in e.value.message_zh
+        assert marker.name in e.value.message_zh
+    assert kit.sha256(gpkg) == before and not list(gpkg.parent.glob(gpkg.name + "-journal"))
 
 
 def test_a_target_that_is_not_empty_is_refused_and_left_alone(source, pg_url, pg_server):
@@ -273,9 +286,32 @@ def test_cli_migrate(source, pg_url, tmp_path):
     assert out["kind"] == "county" and out["sha256"] == kit.sha256(source["gpkg"]) and out["keys_copied"]
     res = runner.invoke(cli, ["county", "verify", "--gpkg", pg_url])
     assert res.exit_code == 0, res.output
+    # the old file: an import is refused in one line that names the server; deleting the marker undoes it
+    res = runner.invoke(cli, ["county", "import", "--gpkg", str(source["gpkg"]), str(source["old_package"])])
+    assert res.exit_code == 1 and "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+    assert "已于" in res.output and "--gpkg postgresql://" in res.output and ".migrated.json" in res.output
     res = runner.invoke(cli, ["county", "migrate", "--gpkg", str(source["gpkg"]), "--to", pg_url])
     assert res.exit_code == 1 and "已经存放着普查地理数据库" in res.output and "already holds" in res.output
     res = runner.invoke(cli, ["county", "migrate", "--gpkg", str(source["gpkg"]), "--to", str(tmp_path / "x.gpkg")])
     assert res.exit_code == 2 and "postgresql://" in res.output
     res = runner.invoke(cli, ["county", "migrate", "--gpkg", str(tmp_path / "none.gpkg"), "--to", pg_url])
     assert res.exit_code == 2
+
+
+def test_init_refuses_where_a_migrated_file_left_its_marker(tmp_path):
+    """The marker outlives the file if someone moves the GeoPackage away: a new county made at the same
+    path would be refused every write, so init refuses first, naming the marker."""
+    from geodb.target import mark_migrated, refuse_if_migrated, taken
+
+    gone = tmp_path / "county.gpkg"
+    assert taken(gone) is None
+    marker = mark_migrated(gone, target="postgresql://census:secret@db.example/county", at="2026-11-29T00:00:00+00:00",
+                           sha256="0" * 64, audit_seq=7)
+    assert taken(gone) == str(marker)
+    assert "secret" not in marker.read_text(encoding="utf-8")
+    with pytest.raises(MovedToServer) as e:
+        refuse_if_migrated(gone)
+    assert "postgresql://census:***@db.example/county" in e.value.message_en
+    marker.unlink()
+    refuse_if_migrated(gone)
+    assert taken(gone) is None
