@@ -31,7 +31,6 @@ from typing import Any
 from schemas.model import Form
 
 from . import gpkg
-from .target import refuse_if_migrated
 from .county import SYSTEM_COLUMNS, CountyDB, CountyDBError, LayerSpec, layer_spec
 
 CITY_FORMAT = "census-city-gpkg/1"
@@ -161,33 +160,17 @@ class CityDB(CountyDB):
     """An open city GeoPackage. The generic storage methods come from :class:`CountyDB`; what differs
     (divisions, enrolled counties, revisions with their ancestor chains, status) is here."""
 
+    FORMAT = CITY_FORMAT
+    UNIT = "city"
+    KIND_ZH, KIND_EN = "市级", "city"
+    NOT_FOUND: type[Exception] = NotACityDB
+    ERROR: type[Exception] = CityDBError
     REVISION_COLUMNS = ("record_id", "revision_id", "record_uuid", "parent_revision_id", "ancestors",
                         "county_set_aside", "form_id", "form_version", "county", "township", "created_at",
                         "approved_at", "approved_by", "package_id", "content", "content_sha256")
     RECORD_COLUMNS = ("record_uuid", "form_id", "county", "township", "key_value", "current_revision_id",
                       "review_state", "has_conflict", "valid", "first_package_id", "last_package_id", "updated_at",
                       "feature_fid")
-
-    @classmethod
-    def open(cls, path: str | Path, *, readonly: bool = False) -> CityDB:
-        path = Path(path)
-        if not path.is_file():
-            raise NotACityDB(f"找不到市级地理数据库 {path}；先运行 census city init",
-                             f"city geodatabase {path} not found; run census city init first")
-        if not readonly:
-            refuse_if_migrated(path)
-        if readonly and Path(str(path) + "-journal").is_file():
-            gpkg.connect(path).execute("SELECT count(*) FROM sqlite_master").fetchone()   # roll back a cut-off import
-        conn = gpkg.connect(path, readonly=readonly)
-        try:
-            row = conn.execute("SELECT value FROM census_settings WHERE key='format'").fetchone()
-        except sqlite3.DatabaseError as e:
-            conn.close()
-            raise NotACityDB(f"{path} 不是市级普查地理数据库（{e}）", f"{path} is not a city census geodatabase ({e})") from e
-        if not row or row[0] != CITY_FORMAT:
-            conn.close()
-            raise NotACityDB(f"{path} 不是市级普查地理数据库", f"{path} is not a city census geodatabase")
-        return cls(path, conn)
 
     def _locked(self, e: sqlite3.OperationalError) -> CityDBError:
         return CityDBError(f"市级地理数据库 {self.path.name} 正被其他程序占用（{e}）；请关闭 QGIS 等程序后重试，未写入任何内容",

@@ -520,6 +520,12 @@ def _chunks(seq: Sequence, n: int = 900) -> Iterator[Sequence]:
 class CountyDB:
     """An open county GeoPackage. All SQL of the county side lives in this class."""
 
+    # which census geodatabase this class opens (CityDB and the server classes set their own)
+    FORMAT = COUNTY_FORMAT
+    UNIT = "county"                  # the settings key of the unit's code, and the CLI group
+    KIND_ZH, KIND_EN = "县级", "county"
+    NOT_FOUND: type[Exception] = NotACountyDB
+    ERROR: type[Exception] = CountyDBError
     # what the sync layer catches, whichever backend (see geodb.pg_county for the server's)
     IntegrityError: type[Exception] = sqlite3.IntegrityError
     DatabaseError: type[Exception] = sqlite3.Error
@@ -540,9 +546,10 @@ class CountyDB:
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = False) -> "CountyDB":
         path = Path(path)
+        kind_zh, kind_en = cls.KIND_ZH, cls.KIND_EN
         if not path.is_file():
-            raise NotACountyDB(f"找不到县级地理数据库 {path}；先运行 census county init",
-                               f"county geodatabase {path} not found; run census county init first")
+            raise cls.NOT_FOUND(f"找不到{kind_zh}地理数据库 {path}；先运行 census {cls.UNIT} init",
+                                f"{kind_en} geodatabase {path} not found; run census {cls.UNIT} init first")
         if not readonly:
             refuse_if_migrated(path)
         if readonly and Path(str(path) + "-journal").is_file():
@@ -554,10 +561,11 @@ class CountyDB:
             row = conn.execute("SELECT value FROM census_settings WHERE key='format'").fetchone()
         except sqlite3.DatabaseError as e:
             conn.close()
-            raise NotACountyDB(f"{path} 不是县级普查地理数据库（{e}）", f"{path} is not a county census geodatabase ({e})") from e
-        if not row or row[0] != COUNTY_FORMAT:
+            raise cls.NOT_FOUND(f"{path} 不是{kind_zh}普查地理数据库（{e}）",
+                                f"{path} is not a {kind_en} census geodatabase ({e})") from e
+        if not row or row[0] != cls.FORMAT:
             conn.close()
-            raise NotACountyDB(f"{path} 不是县级普查地理数据库", f"{path} is not a county census geodatabase")
+            raise cls.NOT_FOUND(f"{path} 不是{kind_zh}普查地理数据库", f"{path} is not a {kind_en} census geodatabase")
         return cls(path, conn)
 
     def close(self) -> None:

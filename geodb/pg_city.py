@@ -13,19 +13,13 @@ from typing import Any
 
 from schemas.model import Form
 
-from .city import CITY_DDL, CITY_FORMAT, CityDB, CityDBError, CityDivisions, NotACityDB
+from .city import CITY_DDL, CITY_FORMAT, CityDB, CityDivisions
 from .county import layer_spec
 from .pg_county import PgStore, creating, write_layer
 
 
 class PgCityDB(PgStore, CityDB):
     """An open city geodatabase on PostgreSQL + PostGIS."""
-
-    FORMAT = CITY_FORMAT
-    UNIT = "city"
-    KIND_ZH, KIND_EN = "市级", "city"
-    NOT_FOUND = NotACityDB
-    ERROR = CityDBError
 
     def boundary(self):
         import shapely

@@ -42,10 +42,8 @@ from .county import (
     SYSTEM_COLUMNS,
     WORKMAP_LAYER,
     CountyDB,
-    CountyDBError,
     Divisions,
     LayerSpec,
-    NotACountyDB,
     _fill_expected,
     _statements,
     _workmap_forms,
@@ -248,17 +246,12 @@ def wkb_of(blob) -> memoryview | None:
 
 class PgStore:
     """What a census geodatabase does differently on PostgreSQL (mixed in before the GeoPackage class:
-    ``class PgCountyDB(PgStore, CountyDB)``). Subclasses set :attr:`FORMAT`, :attr:`UNIT` (the settings
-    key of the unit's code, which also keys the write lock) and :attr:`NOT_FOUND`."""
+    ``class PgCountyDB(PgStore, CountyDB)``). :attr:`FORMAT`, :attr:`UNIT` (the settings key of the unit's
+    code, which also keys the write lock) and :attr:`NOT_FOUND` come from the GeoPackage class."""
 
     IntegrityError: type[Exception] = psycopg.errors.IntegrityError
     DatabaseError: type[Exception] = psycopg.Error
     KNOWN_KEY_CONSTRAINTS = ("census_records_record_uuid_key", "census_revisions_revision_id_key")
-    FORMAT = COUNTY_FORMAT
-    UNIT = "county"
-    KIND_ZH, KIND_EN = "县级", "county"
-    NOT_FOUND: type[Exception] = NotACountyDB
-    ERROR: type[Exception] = CountyDBError
     APPEND_ONLY_TRIGGERS = tuple(AUDIT_TRIGGERS)
 
     conn: Any
