@@ -17,6 +17,7 @@ import stat
 import tempfile
 import uuid
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -480,13 +481,16 @@ def _file_revisions_fast(blob: bytes, blines: list[bytes], fid: str, manifest: M
         return None
     if not revs:
         return revs
-    rids = [r.revision_id for r in revs]
-    if {r.form_id for r in revs} != {fid} or {r.township for r in revs} != {manifest.township} \
-            or {r.status for r in revs} != {"final"} or {r.form_version for r in revs} != {manifest.schema_versions[fid]} \
+    rids = list(map(_REVISION_ID, revs))
+    if set(map(_AGREES, revs)) != {(fid, manifest.township, "final", manifest.schema_versions[fid])} \
             or len(set(rids)) != len(rids) or not ids.isdisjoint(rids):
         return None
     ids.update(rids)
     return revs
+
+
+_REVISION_ID = attrgetter("revision_id")
+_AGREES = attrgetter("form_id", "township", "status", "form_version")   # what every line shares with the manifest
 
 
 def _file_revisions_checked(blob: bytes, blines: list[bytes], fid: str, p: str, name: str, manifest: Manifest,
