@@ -13,7 +13,7 @@ import click
 
 from .common import (
     need,
-    EXIT_INVALID,
+    report_verification,
     EXIT_PARTIAL,
     CommandFailed,
     callback_progress,
@@ -261,17 +261,7 @@ def verify_cmd(gpkg: str, as_json: bool) -> None:
     from sync.city import verify_city
 
     _need(gpkg)
-    rep = verify_city(gpkg)
-    if as_json:
-        emit_json(rep.as_dict())
-    else:
-        for f in rep.findings:
-            click.echo(f.line())
-        summary = (f"审计日志 {rep.audit_rows} 条，上报包 {rep.packages} 个，修订 {rep.revisions} 条，记录 {rep.records} 条 / "
-                   f"{rep.audit_rows} audit rows, {rep.packages} packages, {rep.revisions} revisions, {rep.records} records")
-        echo_err(("完好 / intact: " if rep.ok else f"发现 {len(rep.findings)} 处问题 / {len(rep.findings)} findings: ") + summary)
-    if not rep.ok:
-        raise SystemExit(EXIT_INVALID)
+    report_verification(verify_city(gpkg), as_json, packages_zh="上报包")
 
 
 def sources_from_samples(sample_root: Path, city_gpkg: Path | None = None):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from .common import (EXIT_INVALID, EXIT_PARTIAL, CommandFailed, callback_progress, echo_err, emit_json, need,
-                     handle_errors, progress)
+from .common import (EXIT_PARTIAL, CommandFailed, callback_progress, echo_err, emit_json, need,
+                     handle_errors, progress, report_verification)
 
 GPKG_OPTION = click.option("--gpkg", "gpkg", required=True, type=click.Path(dir_okay=False),
                            help="县级地理数据库：GeoPackage 文件，或 PostGIS 连接地址 / the county geodatabase: a "
@@ -234,17 +234,7 @@ def verify_cmd(gpkg: str, as_json: bool) -> None:
     from sync.county import verify_county
 
     _need(gpkg)
-    rep = verify_county(gpkg)
-    if as_json:
-        emit_json(rep.as_dict())
-    else:
-        for f in rep.findings:
-            click.echo(f.line())
-        summary = (f"审计日志 {rep.audit_rows} 条，回传包 {rep.packages} 个，修订 {rep.revisions} 条，记录 {rep.records} 条 / "
-                   f"{rep.audit_rows} audit rows, {rep.packages} packages, {rep.revisions} revisions, {rep.records} records")
-        echo_err(("完好 / intact: " if rep.ok else f"发现 {len(rep.findings)} 处问题 / {len(rep.findings)} findings: ") + summary)
-    if not rep.ok:
-        raise SystemExit(EXIT_INVALID)
+    report_verification(verify_county(gpkg), as_json, packages_zh="回传包")
 
 
 @county.command("review")

@@ -154,3 +154,18 @@ def callback_progress(advance: Callable) -> Callable[[int, int], None]:
 def lines(items: Iterable[str]) -> None:
     for s in items:
         echo_err(s)
+
+
+def report_verification(rep, as_json: bool, *, packages_zh: str) -> None:
+    """Print what ``census county|city verify`` found (each finding, then a summary on stderr, or JSON)
+    and exit 1 unless everything is intact. ``packages_zh``: what the ledger's packages are called."""
+    if as_json:
+        emit_json(rep.as_dict())
+    else:
+        for f in rep.findings:
+            click.echo(f.line())
+        summary = (f"审计日志 {rep.audit_rows} 条，{packages_zh} {rep.packages} 个，修订 {rep.revisions} 条，记录 {rep.records} 条 / "
+                   f"{rep.audit_rows} audit rows, {rep.packages} packages, {rep.revisions} revisions, {rep.records} records")
+        echo_err(("完好 / intact: " if rep.ok else f"发现 {len(rep.findings)} 处问题 / {len(rep.findings)} findings: ") + summary)
+    if not rep.ok:
+        raise SystemExit(EXIT_INVALID)
