@@ -17,7 +17,8 @@ from mapping.layout import new_figure
 HAZARD_TYPE_COLOURS = ("#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494", "#b3b3b3")
 
 
-def _axes(ax, size=(8.27, 4.0)):
+def chart_axes(ax, size=(8.27, 4.0)):
+    """The figure and axes to draw a chart on: ``ax``'s own, or a new chart page (CJK font set)."""
     use_cjk_font()
     if ax is not None:
         return ax.figure, ax
@@ -25,7 +26,8 @@ def _axes(ax, size=(8.27, 4.0)):
     return fig, fig.add_axes((0.16, 0.14, 0.8, 0.72))
 
 
-def _clean(ax) -> None:
+def tidy_axes(ax) -> None:
+    """No top or right frame line, small tick labels: the report's chart style."""
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.tick_params(labelsize=8)
@@ -34,7 +36,7 @@ def _clean(ax) -> None:
 def exposure_by_level_chart(table: pd.DataFrame, *, measure_zh: str = "人口", ax=None):
     """Horizontal 100 % bars: share of ``measure`` at each risk level, one bar per hazard (rows of ``table``,
     columns 1–5 as from :func:`mapping.stats.exposure_by_level`)."""
-    fig, ax = _axes(ax)
+    fig, ax = chart_axes(ax)
     levels = styles.risk_level_styles()
     t = table.reindex(columns=[lv.value for lv in levels]).fillna(0.0)
     totals = t.sum(axis=1).replace(0, np.nan)
@@ -57,13 +59,13 @@ def exposure_by_level_chart(table: pd.DataFrame, *, measure_zh: str = "人口", 
     ax.set_xlabel(f"各风险等级{measure_zh}占比", fontsize=8.5)
     ax.legend(ncol=5, loc="lower center", bbox_to_anchor=(0.5, 1.01), frameon=False, fontsize=8,
               handlelength=1.4, columnspacing=1.2)
-    _clean(ax)
+    tidy_axes(ax)
     return fig
 
 
 def historical_losses_chart(by_year: pd.DataFrame, *, first: int = 1978, last: int = 2020, ax=None):
     """Stacked bars of direct economic loss (万元) per year and hazard type, every year first–last shown."""
-    fig, ax = _axes(ax)
+    fig, ax = chart_axes(ax)
     years = np.arange(first, last + 1)
     t = by_year.reindex(years).fillna(0.0) if len(by_year) else pd.DataFrame(index=years)
     order = list(t.sum().sort_values(ascending=False).index)
@@ -85,14 +87,14 @@ def historical_losses_chart(by_year: pd.DataFrame, *, first: int = 1978, last: i
     else:
         ax.text(0.5, 0.5, "无历史灾害年度统计记录", transform=ax.transAxes, ha="center", va="center", fontsize=10,
                 color="#777777")
-    _clean(ax)
+    tidy_axes(ax)
     return fig
 
 
 def weights_chart(weights: pd.DataFrame, used: dict[str, float], *, used_label: str = "本次评估所用权重", ax=None):
     """Paired horizontal bars per risk hazard: share of recorded losses (the suggested weight) against the
     weight the comprehensive index used (normalised to sum to one, so the two compare)."""
-    fig, ax = _axes(ax)
+    fig, ax = chart_axes(ax)
     w = weights.sort_values("weight", ascending=True)
     total_used = sum(float(used.get(str(h), 0.0)) for h in w["risk_hazard"]) or 1.0
     rec = w["weight"].to_numpy(dtype=float) * 100
@@ -109,5 +111,5 @@ def weights_chart(weights: pd.DataFrame, used: dict[str, float], *, used_label: 
     ax.grid(axis="x", color="#dddddd", linewidth=0.5)
     ax.set_axisbelow(True)
     ax.legend(ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.01), frameon=False, fontsize=8)
-    _clean(ax)
+    tidy_axes(ax)
     return fig

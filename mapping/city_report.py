@@ -32,9 +32,6 @@ from mapping import fmt, stats, styles
 from mapping.city import CityMapSource, city_zoning_map, hazard_disaster_zh
 from mapping.fonts import use_cjk_font
 from mapping.pages import (
-    BODY_W,
-    MARGIN_L,
-    PAGE,
     Block,
     FigureBlock,
     FullPage,
@@ -45,8 +42,7 @@ from mapping.pages import (
     fig_text,
     paginate,
 )
-from mapping.report import _zone_cell
-from mapping.report_parts import ReportNumbers, level_cell, map_page, section
+from mapping.report_parts import ReportNumbers, level_cell, map_page, save_report_pdf, section, zone_cell
 from mapping.tables import Column, TableBlock
 
 LEVELS = stats.LEVELS
@@ -225,7 +221,7 @@ def _risk_blocks(src: CityMapSource, n: CityNumbers, num: ReportNumbers) -> list
     cols = (Column("县（市、区）", 1.1, "left"), *[Column(names[h], 0.6, "center") for h in hz],
             Column("综合风险", 0.65, "center"), Column("防治区", 0.62, "center"), Column("主导灾种", 0.75, "center"))
     rows = [[r["name"], *[level_cell(r.get(f"{h}_level")) for h in hz], level_cell(r.get("comprehensive_level")),
-             _zone_cell(r.get("prevention_zone")), names.get(str(r.get("dominant_hazard")), "—")]
+             zone_cell(r.get("prevention_zone")), names.get(str(r.get("dominant_hazard")), "—")]
             for _, r in rc.iterrows()]
     blocks += [section(1, "各县（市、区）分灾种风险等级"),
                Paragraph("下表以县级行政区为评估单元：各灾种风险指数和综合风险指数由县内全部房屋汇总后按全市统一的分级界限分级"
@@ -277,7 +273,7 @@ def _risk_blocks(src: CityMapSource, n: CityNumbers, num: ReportNumbers) -> list
     for _, r in tt.iterrows():
         county = rc.loc[r["county_code"], "name"] if r["county_code"] in rc.index else r["county_code"]
         trows.append([county, r["name"], *[fmt.num(r[f"cells_{lvl}"]) for lvl in LEVELS],
-                      level_cell(r.get("comprehensive_level")), _zone_cell(r.get("prevention_zone")),
+                      level_cell(r.get("comprehensive_level")), zone_cell(r.get("prevention_zone")),
                       fmt.wan(r["eal"], 1), names.get(str(r.get("dominant_hazard")), "—")])
     ttotal = ["全市", "", *[fmt.num(tt[f"cells_{lvl}"].sum()) for lvl in LEVELS], "", "", fmt.wan(tt["eal"].sum(), 1), ""]
     grid_txt = _grid_text(src)
@@ -311,9 +307,9 @@ def county_loss_chart(counties: pd.DataFrame, loss_hazards: Sequence[str], *, ax
     """Horizontal stacked bars: each county's expected annual loss (万元/年) split by loss hazard."""
     from matplotlib.ticker import FuncFormatter
 
-    from mapping.charts import HAZARD_TYPE_COLOURS, _axes, _clean
+    from mapping.charts import HAZARD_TYPE_COLOURS, chart_axes, tidy_axes
 
-    fig, ax = _axes(ax)
+    fig, ax = chart_axes(ax)
     names = stats.hazard_names()
     rows = counties.iloc[::-1]
     y = np.arange(len(rows))
@@ -332,7 +328,7 @@ def county_loss_chart(counties: pd.DataFrame, loss_hazards: Sequence[str], *, ax
     ax.grid(axis="x", color="#dddddd", linewidth=0.5)
     ax.set_axisbelow(True)
     ax.legend(ncol=len(loss_hazards), loc="lower center", bbox_to_anchor=(0.5, 1.01), frameon=False, fontsize=8)
-    _clean(ax)
+    tidy_axes(ax)
     return fig
 
 
@@ -356,7 +352,7 @@ def _prevention_blocks(src: CityMapSource, n: CityNumbers, num: ReportNumbers) -
         a = r["zoned_km2"] or np.nan
         rows.append([r["name"], *[fmt.num(r[f"zone_{z}_km2"], 1) for z in styles.PREVENTION_ORDER],
                      _share(r["zone_key_km2"] / a), _share((r["zone_key_km2"] + r["zone_secondary_km2"]) / a),
-                     _zone_cell(r.get("prevention_zone"))])
+                     zone_cell(r.get("prevention_zone"))])
     total_a = rc["zoned_km2"].sum() or np.nan
     total = ["全市", *[fmt.num(rc[f"zone_{z}_km2"].sum(), 1) for z in styles.PREVENTION_ORDER],
              _share(rc["zone_key_km2"].sum() / total_a),
@@ -383,7 +379,7 @@ def _prevention_blocks(src: CityMapSource, n: CityNumbers, num: ReportNumbers) -
     prow = []
     for _, r in pick.iterrows():
         county = rc.loc[r["county_code"], "name"] if r["county_code"] in rc.index else r["county_code"]
-        prow.append([county, r["name"], _zone_cell(r.get("prevention_zone")), level_cell(r.get("comprehensive_level")),
+        prow.append([county, r["name"], zone_cell(r.get("prevention_zone")), level_cell(r.get("comprehensive_level")),
                      fmt.num(key_area.get(r["township_code"], 0.0), 1), names.get(str(r.get("dominant_hazard")), "—"),
                      fmt.num(r["population"]), fmt.wan(r["eal"], 1)])
     pcols = (Column("县（市、区）", 0.9, "left"), Column("乡镇（街道）", 1.25, "left"), Column("防治区", 0.65, "center"),
@@ -439,7 +435,7 @@ def _methods_blocks(src: CityMapSource, num: ReportNumbers) -> list[Block]:
     sources in place of the county's data-source section (its last heading and paragraph)."""
     from mapping import report
 
-    blocks = report._methods_blocks(src, num)
+    blocks = report.methods_blocks(src, num)
     last = max(i for i, b in enumerate(blocks) if isinstance(b, Heading))
     blocks = blocks[:last]
     for b in blocks:
@@ -526,10 +522,8 @@ def make_city_report(gpkg: str | Path | CityMapSource, out: str | Path, *, maps:
                      progress: Callable[[int, int], None] | None = None) -> CityReportResult:
     """Write the city report PDF to ``out`` (module doc). ``maps`` keeps only the listed map ids
     (:func:`city_map_jobs`), e.g. for a quick draft. Needs ``census city assess``."""
-    from matplotlib.backends.backend_pdf import PdfPages
 
     from mapping.errors import MappingError
-    from mapping.layout import new_figure
     from mapping.report import REPORT_TITLE, _furniture, _toc, _toc_entries
 
     t0 = time.perf_counter()
@@ -550,23 +544,8 @@ def make_city_report(gpkg: str | Path | CityMapSource, out: str | Path, *, maps:
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"Title": f"{src.county_name}{REPORT_TITLE}", "Author": f"{src.county_name}自然灾害综合风险普查办公室",
             "Subject": f"普查标准时点 {styles.REFERENCE_DATE_TEXT}", "Creator": "census-toolkit"}
-    with PdfPages(out, metadata=meta) as pdf:
-        for i, draw in enumerate((_cover(src, n.counties), _toc(entries))):
-            fig = new_figure(PAGE)
-            draw(fig)
-            if i:
-                _furniture(fig, src, i + 1, total)
-            pdf.savefig(fig, dpi=200)
-        for i, page in enumerate(body):
-            fig = new_figure(page.size)
-            if page.full is not None:
-                page.full.draw(fig, 0, 0, 0)
-            for b, top in page.items:
-                b.draw(fig, MARGIN_L, top, BODY_W)
-            _furniture(fig, src, i + 1 + front, total)
-            pdf.savefig(fig, dpi=200)
-            if progress:
-                progress(i + 1, len(body))
+    save_report_pdf(out, meta, [_cover(src, n.counties), _toc(entries)], body,
+                    lambda fig, page_no: _furniture(fig, src, page_no, total), progress=progress)
     return CityReportResult(out, total, n_maps, tables, time.perf_counter() - t0)
 
 

@@ -27,7 +27,6 @@ from mapping.pages import (
     BODY_TOP,
     BODY_W,
     MARGIN_L,
-    PAGE,
     PT,
     TEXT_COLOUR,
     Block,
@@ -42,7 +41,7 @@ from mapping.pages import (
     fig_text,
     paginate,
 )
-from mapping.report_parts import ReportNumbers, level_cell, map_page, section
+from mapping.report_parts import ReportNumbers, level_cell, map_page, save_report_pdf, section, zone_cell
 from mapping.source import MapSource, open_source
 from mapping.tables import Cell, Column, TableBlock
 from mapping.zoning import METHOD_ZH, hazard_disaster_zh
@@ -66,13 +65,6 @@ _Numbers = ReportNumbers
 # helpers
 
 _level_cell = level_cell
-
-
-def _zone_cell(code) -> Cell:
-    for z in styles.prevention_zone_styles():
-        if z.value == code:
-            return Cell(z.name_zh.replace("防治区", ""), z.colour)
-    return Cell("—")
 
 
 def _section(ch: int, n: int, text: str) -> Heading:
@@ -191,7 +183,7 @@ def _risk_blocks(src: MapSource, tt: pd.DataFrame, num: _Numbers) -> list[Block]
     rows = []
     for _, r in tt.iterrows():
         rows.append([r["name"], *[_level_cell(r.get(f"{h}_level")) for h in hazards],
-                     _level_cell(r.get("comprehensive_level")), _zone_cell(r.get("prevention_zone")),
+                     _level_cell(r.get("comprehensive_level")), zone_cell(r.get("prevention_zone")),
                      names.get(str(r.get("dominant_hazard")), "—")])
     blocks += [Paragraph("下表给出各乡镇（街道）按乡镇评估单元计算的单灾种风险等级、综合风险等级和综合防治区类型；"
                          "格网尺度的区划结果见“风险区划图”部分。", keep_with_next=True),
@@ -353,7 +345,7 @@ def _map_blocks(src: MapSource, num: _Numbers, hazard_maps: bool, only: Sequence
 _map_page = map_page
 
 
-def _methods_blocks(src: MapSource, num: _Numbers) -> list[Block]:
+def methods_blocks(src: MapSource, num: _Numbers) -> list[Block]:
     from hazards.registry import get_layer
     from risk.registry import RISK_HAZARDS, comprehensive_weights
 
@@ -556,7 +548,7 @@ def build_blocks(src: MapSource, *, hazard_maps: bool = False, maps: Sequence[st
     if src.has_history():
         blocks += [PageBreak(), *ra.history_blocks(src, num, with_map=ra.wants_map("history", maps))]
     blocks += _map_blocks(src, num, hazard_maps, maps)
-    blocks += [PageBreak(), *_methods_blocks(src, num)]
+    blocks += [PageBreak(), *methods_blocks(src, num)]
     return blocks
 
 
@@ -581,9 +573,7 @@ def make_report(gpkg: str | Path | MapSource, out: str | Path, *, hazard_maps: b
     """
     import time
 
-    from matplotlib.backends.backend_pdf import PdfPages
 
-    from mapping.layout import new_figure
 
     t0 = time.perf_counter()
     use_cjk_font()
@@ -605,21 +595,6 @@ def make_report(gpkg: str | Path | MapSource, out: str | Path, *, hazard_maps: b
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"Title": f"{src.county_name}{REPORT_TITLE}", "Author": f"{src.county_name}自然灾害综合风险普查办公室",
             "Subject": f"普查标准时点 {styles.REFERENCE_DATE_TEXT}", "Creator": "census-toolkit"}
-    with PdfPages(out, metadata=meta) as pdf:
-        for n, draw in ((1, _cover(src)), (2, _toc(entries))):
-            fig = new_figure(PAGE)
-            draw(fig)
-            if n > 1:
-                _furniture(fig, src, n, total)
-            pdf.savefig(fig, dpi=200)
-        for i, page in enumerate(body):
-            fig = new_figure(page.size)
-            if page.full is not None:
-                page.full.draw(fig, 0, 0, 0)
-            for b, top in page.items:
-                b.draw(fig, MARGIN_L, top, BODY_W)
-            _furniture(fig, src, i + 1 + front, total)
-            pdf.savefig(fig, dpi=200)
-            if progress:
-                progress(i + 1, len(body))
+    save_report_pdf(out, meta, [_cover(src), _toc(entries)], body,
+                    lambda fig, page_no: _furniture(fig, src, page_no, total), progress=progress)
     return ReportResult(out, total, maps, tables, time.perf_counter() - t0)

@@ -3,7 +3,7 @@ running numbers for chapters, tables and figures, level cells, headings, and the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from mapping import styles
 from mapping.pages import TEXT_COLOUR, Heading, fig_text
@@ -60,3 +60,41 @@ def map_page(fn: Callable, caption: str) -> Callable:
                  color=TEXT_COLOUR, gid="figure-caption")
 
     return draw
+
+
+def zone_cell(code) -> Cell:
+    """A table cell naming a prevention zone in its colour (— when there is none)."""
+    for z in styles.prevention_zone_styles():
+        if z.value == code:
+            return Cell(z.name_zh.replace("防治区", ""), z.colour)
+    return Cell("—")
+
+
+def save_report_pdf(out, meta: dict, front: Sequence[Callable], body: Sequence, furniture: Callable,
+                    *, progress: Callable[[int, int], None] | None = None) -> None:
+    """Draw a report into the PDF ``out``: the ``front`` pages (each a function drawing on an A4 figure;
+    the first is the cover, without page furniture), then the laid-out ``body`` pages. ``furniture(fig,
+    page_no)`` adds the running header and page number."""
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    from mapping.layout import new_figure
+    from mapping.pages import BODY_W, MARGIN_L, PAGE
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with PdfPages(out, metadata=meta) as pdf:
+        for n, draw in enumerate(front, start=1):
+            fig = new_figure(PAGE)
+            draw(fig)
+            if n > 1:
+                furniture(fig, n)
+            pdf.savefig(fig, dpi=200)
+        for i, page in enumerate(body):
+            fig = new_figure(page.size)
+            if page.full is not None:
+                page.full.draw(fig, 0, 0, 0)
+            for b, top in page.items:
+                b.draw(fig, MARGIN_L, top, BODY_W)
+            furniture(fig, i + 1 + len(front))
+            pdf.savefig(fig, dpi=200)
+            if progress:
+                progress(i + 1, len(body))
