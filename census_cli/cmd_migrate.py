@@ -33,9 +33,16 @@ def _run(fn, gpkg: str, url: str, as_json: bool, kind: str) -> None:
     click.echo(r.line())
     for note in r.notes:
         echo_err(f"注意/note: {note}")
-    echo_err(f"原 GeoPackage 未改动，可留作备份；此后请使用 --gpkg {r.target}（附属文件在 {r.side_folder}）/ "
-             f"the GeoPackage was not changed — keep it as a backup; from now on use --gpkg {r.target} "
-             f"(side files in {r.side_folder}). Check: census {kind} verify --gpkg {r.target}")
+    from pathlib import Path
+
+    marker = Path(r.marker).name if r.marker else ""
+    echo_err("原 GeoPackage 未改动，可留作备份"
+             + (f"（旁边的 {marker} 使它不再被写入）" if marker else "")
+             + f"；此后请使用 --gpkg {r.target}（附属文件在 {r.side_folder}）/ "
+             f"the GeoPackage was not changed — keep it as a backup"
+             + (f" ({marker} beside it stops any further writes to it)" if marker else "")
+             + f"; from now on use --gpkg {r.target} (side files in {r.side_folder}). "
+             f"Check: census {kind} verify --gpkg {r.target}")
 
 
 @click.command("migrate")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from schemas.errors import CensusError
 
 EXIT_OK = 0
 EXIT_INVALID = 1
+EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE, what a shell reports for a command cut off by a closed pipe
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 
@@ -89,6 +91,17 @@ def handle_errors(fn: Callable) -> Callable:
             raise CommandFailed(f"数据库无法按预期读取（可能由其他版本创建或已损坏）：{e}",
                                 f"the database could not be read as expected (made by another version, or "
                                 f"damaged): {e}", EXIT_INVALID) from e
+        except BrokenPipeError:
+            # the reader went away (`census county status | head`): stop quietly, as other commands do;
+            # stdout is pointed at /dev/null so that flushing it on exit does not fail a second time
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError):   # not a real file (a test runner's capture): nothing to flush
+                pass
+            finally:
+                os.close(devnull)
+            raise SystemExit(EXIT_BROKEN_PIPE) from None
         except (OSError, ValueError) as e:
             if debug_enabled():
                 raise

@@ -63,15 +63,10 @@ class MigrateResult:
         return sum(self.tables.values())
 
     def line(self) -> str:
-        text = (f"已迁移 {self.source} → {self.target}：{len(self.tables)} 张表共 {self.rows:,} 行，"
+        return (f"已迁移 {self.source} → {self.target}：{len(self.tables)} 张表共 {self.rows:,} 行，"
                 f"{len(self.side_files)} 个附属文件，审计第 {self.audit_seq} 条，用时 {self.seconds:.1f} 秒 / "
                 f"migrated {self.source} → {self.target}: {len(self.tables)} tables, {self.rows:,} rows, "
                 f"{len(self.side_files)} side files, audit #{self.audit_seq}, {self.seconds:.1f} s")
-        if self.marker:
-            text += (f"\n原文件保留为备份，旁边的 {Path(self.marker).name} 使其不再被写入；此后请用 --gpkg {self.target} / "
-                     f"the file is kept as a backup; {Path(self.marker).name} beside it stops any further writes to it: "
-                     f"use --gpkg {self.target} from now on")
-        return text
 
     def as_dict(self) -> dict:
         return {**asdict(self), "rows": self.rows}
