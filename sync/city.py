@@ -13,7 +13,7 @@ from pathlib import Path
 
 from geodb.city import CityDB, CityDivisions, create_city_gpkg
 from geodb import target as T
-from geodb.target import anchor_path, is_server, open_city
+from geodb.target import is_server, open_city
 
 from . import keys as K
 from .county import (Finding, VerifyReport, archive_findings, audit_findings, missing_ledger_findings,
@@ -178,13 +178,7 @@ def init_city(gpkg_path: str | Path, *, city: str, sample_root: str | Path | Non
     if (sample_root is None) == (boundaries is None):
         raise CityError("请给出 --sample-root 或 --boundaries 之一", "give exactly one of --sample-root or --boundaries")
     target = gpkg_path
-    gpkg_path = anchor_path(target)
-    shown = T.taken(target)
-    if shown:
-        raise CityError(f"{shown} 已存在，不会覆盖", f"{shown} already exists and will not be overwritten")
-    keys_path = K.keys_path_for(gpkg_path)
-    if keys_path.exists():
-        raise CityError(f"密钥文件 {keys_path} 已存在：请先移走", f"key file {keys_path} already exists: move it away first")
+    gpkg_path, keys_path = K.new_database_place(target, CityError)
     if sample_root is not None:
         divisions, name = divisions_from_samples(sample_root, city, city_name)
     else:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from geodb.county import CountyDB, CountyDBError, Divisions, create_county_gpkg
-from geodb.target import anchor_path, is_server, open_county
+from geodb.target import is_server, open_county
 from geodb import target as T
 
 from . import keys as K
@@ -146,14 +146,7 @@ def init_county(gpkg_path: str | Path, *, county: str, sample: str | Path | None
     if (sample is None) == (boundaries is None):
         raise CountyError("请给出 --sample 或 --boundaries 之一", "give exactly one of --sample or --boundaries")
     target = gpkg_path
-    gpkg_path = anchor_path(target)
-    shown = T.taken(target)
-    if shown:
-        raise CountyError(f"{shown} 已存在，不会覆盖", f"{shown} already exists and will not be overwritten")
-    keys_path = K.keys_path_for(gpkg_path)
-    if keys_path.exists():
-        raise CountyError(f"密钥文件 {keys_path} 已存在：请先移走（它可能属于另一个县级库）",
-                          f"key file {keys_path} already exists: move it away first (it may belong to another database)")
+    gpkg_path, keys_path = K.new_database_place(target, CountyError)
     if sample is not None:
         divisions, workmap, name = divisions_from_sample(sample)
     else:

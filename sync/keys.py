@@ -223,6 +223,22 @@ def keys_path_for(gpkg: str | Path) -> Path:
     return Path(str(gpkg) + ".keys.json")
 
 
+def new_database_place(target: str | os.PathLike, error: type[Exception]) -> tuple[Path, Path]:
+    """For a county or city database about to be made at ``target`` (a file or a server URL): its anchor
+    path and its key file. Raises ``error`` (zh, en) when either is taken — init never overwrites."""
+    from geodb.target import anchor_path, taken
+
+    shown = taken(target)
+    if shown:
+        raise error(f"{shown} 已存在，不会覆盖", f"{shown} already exists and will not be overwritten")
+    anchor = anchor_path(target)
+    keys = keys_path_for(anchor)
+    if keys.exists():
+        raise error(f"密钥文件 {keys} 已存在：请先移走（它可能属于另一个数据库）",
+                    f"key file {keys} already exists: move it away first (it may belong to another database)")
+    return anchor, keys
+
+
 def save_county_keys(keys: CountyKeys, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write the private keys with mode 0600 (created so, never world-readable even for a moment)."""
     path = Path(path)
