@@ -315,3 +315,28 @@ def test_init_refuses_where_a_migrated_file_left_its_marker(tmp_path):
     marker.unlink()
     refuse_if_migrated(gone)
     assert taken(gone) is None
+
+
+def test_init_never_overwrites_a_database_or_a_key_file(tmp_path):
+    """County and city init share one check: an existing database, or a key file left where the new one's
+    would go, is refused with its name, and nothing already there changes."""
+    from sync.city import CityError, init_city
+    from sync.county import CountyError, init_county
+
+    gpkg = kit.init_county(tmp_path)
+    sample = tmp_path / "sample"
+    before = kit.sha256(gpkg), kit.keys_file(gpkg).read_bytes()
+    with pytest.raises(CountyError) as e:
+        init_county(gpkg, county=kit.COUNTY, sample=sample, forms=kit.forms())
+    assert str(gpkg) in e.value.message_zh and "will not be overwritten" in e.value.message_en
+    assert (kit.sha256(gpkg), kit.keys_file(gpkg).read_bytes()) == before
+    # a key file without its database (moved away, or another database's): refused, kept
+    orphan = tmp_path / "other" / "county.gpkg"
+    orphan.parent.mkdir()
+    kit.keys_file(orphan).write_bytes(b"{}")
+    for init, err in ((lambda: init_county(orphan, county=kit.COUNTY, sample=sample, forms=kit.forms()), CountyError),
+                      (lambda: init_city(orphan, city="2114", sample_root=tmp_path, forms=kit.forms()), CityError)):
+        with pytest.raises(err) as e:
+            init()
+        assert "county.gpkg.keys.json" in e.value.message_en and "move it away first" in e.value.message_en
+        assert not orphan.exists() and kit.keys_file(orphan).read_bytes() == b"{}"
