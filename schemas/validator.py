@@ -1161,12 +1161,10 @@ class Validator:
                     return problem(Code.DIVISION_MISMATCH, path, row=row, value=code, township=town, **p.label)
         return None
 
-    def _check_geometries(self, geoms: list, results: list[RecordResult], row_numbers: list[int | None]) -> None:
-        """Validity and extent for every geometry of the batch in a few vectorised shapely calls."""
-        import numpy as np
+    def _valid_and_inside(self, shapes):
+        """(valid, good) boolean arrays: each shape valid, and valid and inside the county (or China)."""
         import shapely
 
-        shapes = _shapes([g[3] for g in geoms])
         valid = shapely.is_valid(shapes)
         if self._boundary is not None:
             inside = shapely.covers(self._boundary, shapes)
@@ -1174,7 +1172,14 @@ class Validator:
             b = shapely.bounds(shapes)
             inside = ((b[:, 0] >= CHINA_BOUNDS[0]) & (b[:, 1] >= CHINA_BOUNDS[1]) &
                       (b[:, 2] <= CHINA_BOUNDS[2]) & (b[:, 3] <= CHINA_BOUNDS[3]))
-        good = valid & inside
+        return valid, valid & inside
+
+    def _check_geometries(self, geoms: list, results: list[RecordResult], row_numbers: list[int | None]) -> None:
+        """Validity and extent for every geometry of the batch in a few vectorised shapely calls."""
+        import numpy as np
+
+        shapes = _shapes([g[3] for g in geoms])
+        valid, good = self._valid_and_inside(shapes)
         for k in np.flatnonzero(good).tolist():
             res = results[geoms[k][0]]
             if res.geometries is None:
@@ -1183,11 +1188,7 @@ class Validator:
         for k in np.flatnonzero(~good):
             idx, path, label, _ = geoms[k]
             row = row_numbers[idx]
-            if not valid[k]:
-                reason = shapely.is_valid_reason(shapes[k]) if shapes[k] is not None else "点数不足 / too few points"
-                pr = problem(Code.GEOMETRY_INVALID, path, row=row, detail=str(reason)[:80], **label)
-            else:
-                pr = problem(Code.GEOMETRY_OUTSIDE, path, row=row, **label)
+            pr = _geometry_problem(shapes[k], bool(valid[k]), path, row, label)
             res = results[idx]
             res.problems.append(pr)
             _drop_path(res.record, path)
@@ -1198,7 +1199,6 @@ class Validator:
         """:meth:`_check_geometries` for the columnar path: a good geometry's shape goes into
         ``geometries``, a bad one gets its problem and leaves ``columns`` (as the record loses it)."""
         import numpy as np
-        import shapely
 
         pre = self._prebuilt
         if pre and all(id(g[3]) in pre for g in geoms):   # built in pass 1 from the same coordinates
@@ -1206,14 +1206,7 @@ class Validator:
             shapes[:] = [pre[id(g[3])] for g in geoms]
         else:
             shapes = _shapes([g[3] for g in geoms])
-        valid = shapely.is_valid(shapes)
-        if self._boundary is not None:
-            inside = shapely.covers(self._boundary, shapes)
-        else:
-            b = shapely.bounds(shapes)
-            inside = ((b[:, 0] >= CHINA_BOUNDS[0]) & (b[:, 1] >= CHINA_BOUNDS[1]) &
-                      (b[:, 2] <= CHINA_BOUNDS[2]) & (b[:, 3] <= CHINA_BOUNDS[3]))
-        good = valid & inside
+        valid, good = self._valid_and_inside(shapes)
         if good.all() and len({g[1] for g in geoms}) == 1:
             name = geoms[0][1]
             out = geometries[name]
@@ -1225,13 +1218,19 @@ class Validator:
         for k in np.flatnonzero(~good):
             idx, path, label, _ = geoms[k]
             row = row_numbers[idx]
-            if not valid[k]:
-                reason = shapely.is_valid_reason(shapes[k]) if shapes[k] is not None else "点数不足 / too few points"
-                pr = problem(Code.GEOMETRY_INVALID, path, row=row, detail=str(reason)[:80], **label)
-            else:
-                pr = problem(Code.GEOMETRY_OUTSIDE, path, row=row, **label)
+            pr = _geometry_problem(shapes[k], bool(valid[k]), path, row, label)
             problems[idx].append(pr)
             columns[path][idx] = None
+
+
+def _geometry_problem(shape, valid: bool, path: str, row: int | None, label: Mapping) -> Problem:
+    """The problem of a geometry that failed :meth:`Validator._valid_and_inside`."""
+    if not valid:
+        import shapely
+
+        reason = shapely.is_valid_reason(shape) if shape is not None else "点数不足 / too few points"
+        return problem(Code.GEOMETRY_INVALID, path, row=row, detail=str(reason)[:80], **label)
+    return problem(Code.GEOMETRY_OUTSIDE, path, row=row, **label)
 
 
 def _answer_columns(recs: list, names: list[str]) -> dict[str, list]:

@@ -46,13 +46,31 @@ def pg_server() -> str:
     return url
 
 
-@pytest.fixture
-def pg_url(pg_server: str):
-    """A fresh, empty database (PostGIS installed) for one test; dropped afterwards."""
+def fresh_database(pg_server: str, *, template: str = PG_TEMPLATE, prefix: str = "census_t_"):
+    """Create a database on the test server from ``template``, yield its URL, drop it afterwards (a
+    generator for fixtures to ``yield from``)."""
     import psycopg
-    name = "census_t_" + uuid.uuid4().hex[:12]
+    name = prefix + uuid.uuid4().hex[:12]
     with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{PG_TEMPLATE}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield pg_server.rsplit("/", 1)[0] + "/" + name
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_server: str):
+    """A fresh, empty database (PostGIS installed) for one test; dropped afterwards."""
+    yield from fresh_database(pg_server)
+
+
+@pytest.fixture
+def pg_url2(pg_server: str):
+    """A second one, for tests that need two (a county's beside a city's)."""
+    yield from fresh_database(pg_server)
+
+
+@pytest.fixture
+def other_db(pg_server: str):
+    """An extra database without PostGIS (created from template0), dropped afterwards."""
+    yield from fresh_database(pg_server, template="template0", prefix="census_np_")

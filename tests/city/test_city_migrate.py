@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import psycopg
 import pytest
@@ -17,17 +16,6 @@ from sync.county import resolve_conflict, verify_county
 from sync.migrate import MigrateError, migrate_city, migrate_county
 from tests.city import kit_city
 from tests.sync import kit
-
-
-@pytest.fixture
-def pg_url2(pg_server):
-    """A second fresh database (the county's, beside the city's ``pg_url``)."""
-    name = "census_t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE census_test_template')
-    yield pg_server.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def build(site: kit_city.Site) -> dict:

@@ -38,17 +38,6 @@ def _sql(url: str, sql: str, params=None) -> list[tuple]:
         return cur.fetchall() if cur.description else []
 
 
-@pytest.fixture
-def other_db(pg_server):
-    """An extra database without PostGIS (created from template0), dropped afterwards."""
-    name = "census_np_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
-    yield pg_server.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 # ---------------------------------------------------------------------------------------------------
 # placeholders
 

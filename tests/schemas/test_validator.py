@@ -286,6 +286,13 @@ FLAT_FIELDS = [f for f in FORM["fields"] if f["name"] not in ("members", "member
 FLAT_FORM = {**FORM, "fields": FLAT_FIELDS}
 BOX = shapely.box(120.4, 40.4, 120.8, 40.8)
 
+
+def flat_validator() -> Validator:
+    """The flat form's validator in the county context the batch tests share (box boundary, one village)."""
+    ctx = ValidationContext(county_code="211481", boundary=BOX,
+                            divisions=DivisionRegister(villages=frozenset({"211481100201"})))
+    return Validator(compile_form(FLAT_FORM, LISTS).form, ctx)
+
 scalar_answers = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-5, max_value=2030), st.sampled_from([1995, 2021, 1800, 0]),
     st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([1.0, 150.5, -2.0, 1e300]),
@@ -324,10 +331,7 @@ def _same(batch, one):
 @given(st.lists(st.one_of(flat_record().map(lambda r: {**VALID, **r} if len(r) % 2 else r), st.just("x")),
                 min_size=8, max_size=40))
 def test_batches_give_exactly_what_one_record_at_a_time_gives(records):
-    form = compile_form(FLAT_FORM, LISTS).form
-    ctx = ValidationContext(county_code="211481", boundary=BOX,
-                            divisions=DivisionRegister(villages=frozenset({"211481100201"})))
-    v = Validator(form, ctx)
+    v = flat_validator()
     _same(v.validate_many(records, first_row=2), [v.validate(r, row=i + 2) for i, r in enumerate(records)])
     _same(v.validate_many(records), [v.validate(r) for r in records])   # and again, from the remembered results
 

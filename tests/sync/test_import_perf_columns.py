@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from geodb.county import Flattener, layer_spec
 from schemas.compiler import compile_form
-from schemas.validator import ColumnBatch, DivisionRegister, ValidationContext, Validator
-from tests.schemas.test_validator import BOX, FLAT_FORM, FORM, LISTS, SQUARE, VALID, flat_record
+from schemas.validator import ColumnBatch, ValidationContext, Validator
+from tests.schemas.test_validator import BOX, FLAT_FORM, FORM, LISTS, SQUARE, VALID, flat_record, flat_validator
 
 
 def _same_as_results(batch: ColumnBatch, results, validator):
@@ -31,10 +31,7 @@ def _same_as_results(batch: ColumnBatch, results, validator):
 @given(st.lists(st.one_of(flat_record().map(lambda r: {**VALID, **r} if len(r) % 2 else r), st.just("x")),
                 min_size=8, max_size=40))
 def test_columns_hold_exactly_what_the_records_hold(records):
-    form = compile_form(FLAT_FORM, LISTS).form
-    ctx = ValidationContext(county_code="211481", boundary=BOX,
-                            divisions=DivisionRegister(villages=frozenset({"211481100201"})))
-    v = Validator(form, ctx)
+    v = flat_validator()
     _same_as_results(v.validate_columns(records, first_row=2), v.validate_many(records, first_row=2), v)
 
 
