@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from schemas.errors import CensusError
-from schemas.unicode_text import has_lone_surrogate  # noqa: F401  (re-exported for the package readers)
 
 # ---------------------------------------------------------------------------------------------------
 # Format names and constants

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from schemas.errors import CensusError
+from schemas.unicode_text import has_lone_surrogate
 
 from . import keys as K
 from .zipfmt import Entry, ZipFormatError, read_directory, read_entry, write_zip
 from .formats import (DATA_DIR, ENCRYPTED_SUFFIX, ENROLMENT_FORMAT, MANIFEST_NAME, MAX_COMPRESSION_RATIO,
                       MAX_ENTRIES, MAX_ENTRY_BYTES, MAX_PACKAGE_BYTES, PLAIN_SUFFIX, SIGNATURE_NAME,
                       Enrolment, Feedback, FeedbackItem, FileEntry, FormatError, FORM_ID_RE, Manifest,
-                      Revision, canonical_bytes, canonical_json, data_path, enrolment_signed_payload, has_lone_surrogate,
+                      Revision, canonical_bytes, canonical_json, data_path, enrolment_signed_payload,
                       feedback_signed_payload, package_filename, utc_now)
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024

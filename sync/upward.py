@@ -36,10 +36,10 @@ from typing import Any
 from geodb.target import open_county
 
 from schemas.errors import CensusError
+from schemas.unicode_text import has_lone_surrogate
 
 from . import keys as K
 from .formats import (
-    has_lone_surrogate,
     COUNTY_RE,
     DATA_DIR,
     ENCRYPTED_SUFFIX,

@@ -45,7 +45,7 @@ def test_refusals_match_the_standard_library(text):
 def test_lone_surrogates_are_found_in_package_and_upward_text(text, lone):
     """A lone surrogate escape parses but cannot be stored as UTF-8 text: both readers single it out
     (a return package refuses the line; an upward document refuses it as not valid JSON)."""
-    from sync.formats import has_lone_surrogate
+    from schemas.unicode_text import has_lone_surrogate
     from sync.upward import _strict_json as upward_json
 
     value = _reference(text)
